@@ -1,0 +1,113 @@
+# advcl: one Makefile.
+#   make               build the library, the `advcl` binary and the test binary
+#   make test          build and run the whole GoogleTest suite
+#   make sanitize      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench         side-by-side timings against PyTorch (needs `pip install torch`)
+#   make demo          the paper pipeline on Fashion-MNIST, on the CPU
+# Options: CUDA=auto|0|1 (auto: use nvcc when found), NVCC=path, JOBS=n.
+# Outputs go to build/cpu or build/cuda (build/sanitize for `make sanitize`).
+
+CUDA ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ( test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc ))
+ifeq ($(CUDA),auto)
+  ifneq ($(NVCC),)
+    CUDA := 1
+  else
+    CUDA := 0
+  endif
+endif
+ifeq ($(CUDA),1)
+  ifeq ($(NVCC),)
+    $(error CUDA=1 but no nvcc found: install the CUDA toolkit or set NVCC=/path/to/nvcc)
+  endif
+endif
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+  VARIANT := sanitize
+  CUDA := 0
+else ifeq ($(CUDA),1)
+  VARIANT := cuda
+else
+  VARIANT := cpu
+endif
+BUILD := build/$(VARIANT)
+
+CXX ?= g++
+CXXFLAGS := -std=c++17 -O3 -g -fopenmp -Wall -Wextra -Wno-unknown-pragmas -I. -DADVCL_CUDA=$(CUDA) -MMD -MP
+LDLIBS := -lopenblas -lz -lpthread -fopenmp
+ifeq ($(SANITIZE),1)
+  CXXFLAGS := $(filter-out -O3,$(CXXFLAGS)) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDLIBS += -fsanitize=address,undefined
+endif
+
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# Hopper (sm_90) and Ampere (sm_80) machine code, plus PTX for newer GPUs.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS := -std=c++17 -O3 -I. -DADVCL_CUDA=1 $(CUDA_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra -MMD -MP
+ifeq ($(CUDA),1)
+  LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib \
+            -lcudnn -lcublas -lcufft -lcurand -lcudart
+endif
+
+LIB_DIRS := engine engine/ops cuda nn advcl datasets
+LIB_CPP := $(filter-out advcl/main.cpp,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp)))
+LIB_CU := $(if $(filter 1,$(CUDA)),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cu)))
+TEST_CPP := $(shell find tests -name '*.cpp' 2>/dev/null)
+
+LIB_OBJ := $(LIB_CPP:%.cpp=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)
+TEST_OBJ := $(TEST_CPP:%.cpp=$(BUILD)/%.o)
+LIB := $(BUILD)/libadvcl.a
+BIN := $(BUILD)/bin/advcl
+TEST_BIN := $(BUILD)/bin/advcl_tests
+
+.PHONY: all deps test sanitize bench demo clean info
+all: deps info $(LIB) $(BIN) $(TEST_BIN)
+	@echo "built: $(BIN) and $(TEST_BIN) ($(VARIANT), CUDA=$(CUDA))"
+
+deps:
+	@bash scripts/setup.sh
+
+info:
+	@echo "advcl build: variant=$(VARIANT) CUDA=$(CUDA) nvcc=$(if $(NVCC),$(NVCC),none) cxx=$(CXX)"
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/advcl/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $(TEST_OBJ) $(LIB) -lgtest $(LDLIBS)
+
+test: all
+	$(TEST_BIN)
+
+sanitize:
+	@bash scripts/setup.sh
+	$(MAKE) SANITIZE=1 build/sanitize/bin/advcl_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/bin/advcl_tests
+
+bench: all
+	python3 bench/run.py --build $(BUILD)
+
+demo:
+	@bash scripts/setup.sh --demo
+	$(MAKE) all
+	bash scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/main.d

@@ -1,0 +1,177 @@
+#include "engine/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/ops/elementwise.h"
+
+namespace advcl {
+
+namespace {
+thread_local bool g_grad_mode = true;
+}
+
+bool grad_mode_enabled() { return g_grad_mode; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
+
+bool needs_graph(const std::vector<Tensor>& inputs) {
+  if (!g_grad_mode) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(fn);
+  out.get()->grad_fn = std::move(node);
+  out.get()->requires_grad = true;
+}
+
+void record_nondifferentiable(Tensor& out, const char* name, std::vector<Tensor> inputs) {
+  if (!needs_graph(inputs)) return;
+  record(out, name, std::move(inputs), nullptr);
+  out.grad_fn()->differentiable = false;
+}
+
+namespace {
+
+// Tensors reachable from `root` through grad_fn edges, ordered so that every
+// tensor comes before the inputs of its node (root first).
+std::vector<TensorImpl*> reverse_topological(const Tensor& root) {
+  std::vector<TensorImpl*> order;
+  std::unordered_set<TensorImpl*> seen;
+  // Iterative post-order DFS (deep graphs must not overflow the stack).
+  std::vector<std::pair<TensorImpl*, size_t>> stack{{root.get(), 0}};
+  seen.insert(root.get());
+  while (!stack.empty()) {
+    auto& [t, next] = stack.back();
+    Node* node = t->grad_fn.get();
+    if (node && next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.defined() && in.requires_grad() && seen.insert(in.get()).second) stack.push_back({in.get(), 0});
+      continue;
+    }
+    order.push_back(t);
+    stack.pop_back();
+  }
+  return {order.rbegin(), order.rend()};
+}
+
+void accumulate(std::unordered_map<TensorImpl*, Tensor>& grads, TensorImpl* t, const Tensor& g, const Node& from) {
+  if (g.shape() != t->shape)
+    fail("autograd: backward of '", from.name, "' returned a gradient of shape ", shape_str(g.shape()),
+         " for an input of shape ", shape_str(t->shape));
+  auto it = grads.find(t);
+  if (it == grads.end())
+    grads.emplace(t, g);
+  else
+    it->second = ops::add(it->second, g);
+}
+
+Tensor seed_gradient(const Tensor& output, const Tensor& grad_out, const char* who) {
+  if (!output.requires_grad())
+    fail(who, ": the output does not require a gradient (no input of the ops that made it requires one, "
+              "or it was computed under NoGradGuard)");
+  if (grad_out.defined()) {
+    check_same_shape(who, output, grad_out);
+    return grad_out;
+  }
+  if (output.numel() != 1)
+    fail(who, ": the output has shape ", shape_str(output.shape()),
+         "; pass grad_out for an output with more than one element");
+  return Tensor::ones(output.shape(), output.dtype(), output.device());
+}
+
+// The shared engine of backward() and grad(). `relevant` (may be null) limits
+// the walk to tensors from which a target is reachable.
+std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& seed,
+                                            const std::unordered_set<TensorImpl*>* targets, bool retain_graph) {
+  NoGradGuard no_grad;  // backward computations are not themselves recorded
+  std::vector<TensorImpl*> order = reverse_topological(output);
+
+  // relevant: a target, or a tensor whose node has a relevant input.
+  // Walking `order` backwards visits inputs before the tensors made from them.
+  std::unordered_set<TensorImpl*> relevant;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    TensorImpl* t = *it;
+    bool r = targets ? targets->count(t) > 0 : t->grad_fn == nullptr;
+    if (!r && t->grad_fn)
+      for (const Tensor& in : t->grad_fn->inputs)
+        if (in.defined() && relevant.count(in.get())) r = true;
+    if (r) relevant.insert(t);
+  }
+
+  std::unordered_map<TensorImpl*, Tensor> grads;
+  grads.emplace(output.get(), seed);
+  for (TensorImpl* t : order) {
+    Node* node = t->grad_fn.get();
+    auto git = grads.find(t);
+    if (!node || git == grads.end() || !relevant.count(t)) continue;
+    if (!node->differentiable)
+      fail("backward: op '", node->name, "' is not differentiable, but a gradient was asked through it");
+    if (node->released)
+      fail("backward: the graph through op '", node->name,
+           "' was already freed by an earlier backward; pass retain_graph=true to the first one");
+    Needs needs(node->inputs.size(), false);
+    bool any = false;
+    for (size_t i = 0; i < needs.size(); ++i) {
+      const Tensor& in = node->inputs[i];
+      needs[i] = in.defined() && in.requires_grad() && relevant.count(in.get());
+      any = any || needs[i];
+    }
+    if (!any) continue;
+    Tensor g = git->second;
+    if (!targets || !targets->count(t)) grads.erase(git);  // free intermediate gradients early
+    std::vector<Tensor> in_grads = node->backward(g, needs);
+    for (size_t i = 0; i < needs.size(); ++i)
+      if (needs[i] && i < in_grads.size() && in_grads[i].defined())
+        accumulate(grads, node->inputs[i].get(), in_grads[i], *node);
+  }
+  if (!retain_graph) {
+    for (TensorImpl* t : order)
+      if (t->grad_fn && relevant.count(t)) {
+        t->grad_fn->backward = nullptr;  // drops the saved tensors
+        t->grad_fn->released = true;
+      }
+  }
+  return grads;
+}
+
+}  // namespace
+
+void backward(const Tensor& loss, const Tensor& grad_out, bool retain_graph) {
+  Tensor seed = seed_gradient(loss, grad_out, "backward");
+  auto grads = run(loss, seed, nullptr, retain_graph);
+  for (auto& [t, g] : grads) {
+    if (t->grad_fn || !t->requires_grad) continue;
+    if (t->grad)
+      t->grad = ops::add(Tensor(t->grad), g).impl_ptr();
+    else
+      t->grad = g.clone().impl_ptr();  // own storage: later accumulation must not alias
+  }
+}
+
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& grad_out,
+                         bool retain_graph) {
+  Tensor seed = seed_gradient(output, grad_out, "grad");
+  std::unordered_set<TensorImpl*> targets;
+  for (const Tensor& x : inputs) {
+    if (!x.defined() || !x.requires_grad())
+      fail("grad: every input must require a gradient (call set_requires_grad on it)");
+    targets.insert(x.get());
+  }
+  auto grads = run(output, seed, &targets, retain_graph);
+  std::vector<Tensor> result;
+  for (const Tensor& x : inputs) {
+    auto it = grads.find(x.get());
+    result.push_back(it != grads.end() ? it->second : Tensor::zeros(x.shape(), x.dtype(), x.device()));
+  }
+  return result;
+}
+
+}  // namespace advcl

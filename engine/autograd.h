@@ -1,0 +1,71 @@
+// Reverse-mode automatic differentiation, define-by-run.
+//
+// An op that has a differentiable input which requires a gradient records a
+// Node on its output: the inputs (edges of the graph) and a backward function.
+// backward(loss) walks the graph from the loss in reverse topological order,
+// calls each node's backward with the gradient of its output, and accumulates
+// the results into the leaves that require gradients.
+//
+// Each backward function is told WHICH inputs need a gradient. grad(out, {x})
+// marks only the inputs that lie on a path to x, so asking for an image's
+// gradient never computes a weight gradient (conv2d then runs backward-data only).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace advcl {
+
+using Needs = std::vector<bool>;
+// grad_out: gradient of the node's output. needs[i]: input i wants a gradient.
+// Returns one tensor per input; undefined where needs[i] is false.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out, const Needs& needs)>;
+
+struct Node {
+  std::string name;            // the op, for error messages
+  std::vector<Tensor> inputs;  // one entry per op input (undefined for inputs that cannot need grads)
+  BackwardFn backward;
+  bool differentiable = true;  // false: reaching it during backward is an error
+  bool released = false;       // its saved tensors were freed by a backward pass
+};
+
+// True when gradient recording is on (it is, outside a NoGradGuard).
+bool grad_mode_enabled();
+
+// Turns recording off for its lifetime (nestable), like torch.no_grad().
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True if recording is on and any defined input requires a gradient. Ops call
+// this before saving anything for backward.
+bool needs_graph(const std::vector<Tensor>& inputs);
+
+// Makes `out` the output of a new node (sets requires_grad and grad_fn).
+void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn);
+// Marks `out` as the output of an op that has no derivative (sign, argmax,
+// top-k indices...): backpropagating through it is an error naming the op.
+void record_nondifferentiable(Tensor& out, const char* name, std::vector<Tensor> inputs);
+
+// Accumulates d(loss)/d(leaf) into leaf.grad() for every leaf that requires a
+// gradient. `loss` must have one element unless grad_out is given.
+// Without retain_graph the graph's saved tensors are freed afterwards and a
+// second backward through it is an error.
+void backward(const Tensor& loss, const Tensor& grad_out = Tensor(), bool retain_graph = false);
+
+// Returns d(output)/d(inputs[i]) for each input (zeros where output does not
+// depend on it) and nothing else: leaves' grad() are untouched and only the
+// part of the graph between output and `inputs` is differentiated.
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
+                         const Tensor& grad_out = Tensor(), bool retain_graph = false);
+
+}  // namespace advcl

@@ -1,0 +1,34 @@
+// Batch normalisation over [N, C] or [N, C, H, W] inputs, per channel C.
+//
+// Training: normalise with the batch's mean and biased variance; update the
+// running statistics in place with momentum m:
+//   running_mean = (1-m) running_mean + m mean
+//   running_var  = (1-m) running_var  + m var * n/(n-1)   (unbiased)
+// Eval: normalise with the running statistics.
+// The batch statistics are computed as per-channel (sum, sum of squares,
+// count) so that a synchronised mode can all-reduce exactly those three.
+#pragma once
+#include "engine/tensor.h"
+
+namespace advcl::ops {
+
+struct BatchNormOptions {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+
+// weight, bias: [C] (may be undefined: then 1 and 0). running_mean/var: [C]
+// (may be undefined in training mode: then not updated).
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, BatchNormOptions opt = {});
+
+// Per-channel sums over N (and H, W): returns {sum [C], sum_sq [C]} in the
+// input's dtype; count = x.numel() / C.
+struct ChannelStats {
+  Tensor sum, sum_sq;
+  int64_t count = 0;
+};
+ChannelStats batch_norm_stats(const Tensor& x);
+
+}  // namespace advcl::ops

@@ -1,0 +1,190 @@
+#include "engine/ops/elementwise.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/kernels/elementwise.h"
+#include "engine/ops/elementwise_cuda.h"
+#include "engine/parallel.h"
+
+namespace advcl::ops {
+
+using kernels::BroadcastIndex;
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      fail(op, ": shapes ", shape_str(a), " and ", shape_str(b), " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  if (static_cast<int>(n) > kernels::kMaxDims) fail(op, ": more than ", kernels::kMaxDims, " dimensions");
+  return out;
+}
+
+namespace {
+
+// Row-major strides of `in` viewed inside `out` (right-aligned), 0 where broadcast.
+void fill_strides(const Shape& in, const Shape& out, int64_t* strides) {
+  size_t lead = out.size() - in.size();
+  int64_t s = 1;
+  for (size_t i = out.size(); i-- > 0;) {
+    int64_t d = i < lead ? 1 : in[i - lead];
+    strides[i] = d == 1 ? 0 : s;
+    s *= d;
+  }
+}
+
+BroadcastIndex make_index(const Shape& out, const Shape& a, const Shape& b) {
+  BroadcastIndex idx;
+  idx.ndim = static_cast<int>(out.size());
+  for (size_t i = 0; i < out.size(); ++i) idx.sizes[i] = out[i];
+  fill_strides(a, out, idx.a_strides);
+  fill_strides(b, out, idx.b_strides);
+  return idx;
+}
+
+template <class Op>
+Tensor unary(const char* name, const Tensor& x, Op op) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  int64_t n = x.numel();
+  visit_float(x.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    if (x.device().is_cuda())
+      ADVCL_CUDA_ONLY(cuda_ops::unary_forward(op, xp, yp, n));
+    else
+      parallel_for(n, [&](int64_t i) { yp[i] = op.fwd(xp[i]); });
+  });
+  if (needs_graph({x})) {
+    record(y, name, {x}, [op, name, xs = x.detach(), ys = y.detach()](const Tensor& g, const Needs&) {
+      Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
+      int64_t n = xs.numel();
+      visit_float(xs.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        const T *xp = xs.data<T>(), *yp = ys.data<T>(), *gp = g.data<T>();
+        T* out = gx.data<T>();
+        if (xs.device().is_cuda())
+          ADVCL_CUDA_ONLY(cuda_ops::unary_backward(op, xp, yp, gp, out, n));
+        else
+          parallel_for(n, [&](int64_t i) { out[i] = op.bwd(xp[i], yp[i], gp[i]); });
+      });
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return y;
+}
+
+// d(op)/d(a or b) per output element, then summed down to that input's shape.
+template <class Op>
+Tensor binary_grad(const char* name, const Op& op, const Tensor& a, const Tensor& b, const Tensor& g, int which) {
+  const Shape& target = which == 0 ? a.shape() : b.shape();
+  BroadcastIndex idx = make_index(g.shape(), a.shape(), b.shape());
+  Tensor full = Tensor::empty(g.shape(), g.dtype(), g.device());
+  int64_t n = g.numel();
+  visit_float(g.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T *ap = a.data<T>(), *bp = b.data<T>(), *gp = g.data<T>();
+    T* out = full.data<T>();
+    if (g.device().is_cuda()) {
+      ADVCL_CUDA_ONLY(cuda_ops::binary_backward(op, idx, ap, bp, gp, out, which, n));
+    } else {
+      parallel_for(n, [&](int64_t i) {
+        int64_t oa, ob;
+        idx.offsets(i, oa, ob);
+        out[i] = which == 0 ? op.da(ap[oa], bp[ob], gp[i]) : op.db(ap[oa], bp[ob], gp[i]);
+      });
+    }
+  });
+  return sum_to(full, target);
+}
+
+template <class Op>
+Tensor binary(const char* name, const Tensor& a, const Tensor& b, Op op) {
+  check_same_kind(name, a, b);
+  Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
+  Tensor y = Tensor::empty(out_shape, a.dtype(), a.device());
+  int64_t n = y.numel();
+  BroadcastIndex idx = make_index(out_shape, a.shape(), b.shape());
+  visit_float(a.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T *ap = a.data<T>(), *bp = b.data<T>();
+    T* yp = y.data<T>();
+    if (a.device().is_cuda()) {
+      ADVCL_CUDA_ONLY(cuda_ops::binary_forward(op, idx, ap, bp, yp, n));
+    } else if (a.shape() == b.shape()) {
+      parallel_for(n, [&](int64_t i) { yp[i] = op.fwd(ap[i], bp[i]); });
+    } else {
+      parallel_for(n, [&](int64_t i) {
+        int64_t oa, ob;
+        idx.offsets(i, oa, ob);
+        yp[i] = op.fwd(ap[oa], bp[ob]);
+      });
+    }
+  });
+  if (needs_graph({a, b})) {
+    record(y, name, {a, b}, [op, name, as = a.detach(), bs = b.detach()](const Tensor& g, const Needs& needs) {
+      std::vector<Tensor> r(2);
+      if (needs[0]) r[0] = binary_grad(name, op, as, bs, g, 0);
+      if (needs[1]) r[1] = binary_grad(name, op, as, bs, g, 1);
+      return r;
+    });
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  Shape check = broadcast_shapes("sum_to", shape, x.shape());
+  if (check != x.shape()) fail("sum_to: cannot sum shape ", shape_str(x.shape()), " down to ", shape_str(shape));
+  BroadcastIndex idx = make_index(x.shape(), shape, x.shape());
+  Tensor out = Tensor::zeros(shape, x.dtype(), x.device());
+  int64_t n = x.numel();
+  visit_float(x.dtype(), "sum_to", [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    if (x.device().is_cuda()) {
+      ADVCL_CUDA_ONLY(cuda_ops::sum_to(idx, xp, op, n, out.numel()));
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t oa, ob;
+        idx.offsets(i, oa, ob);
+        op[oa] += xp[i];
+      }
+    }
+  });
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary("add", a, b, kernels::Add{}); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary("sub", a, b, kernels::Sub{}); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary("mul", a, b, kernels::Mul{}); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary("div", a, b, kernels::Div{}); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary("minimum", a, b, kernels::Minimum{}); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary("maximum", a, b, kernels::Maximum{}); }
+
+Tensor add(const Tensor& x, double s) { return unary("add_scalar", x, kernels::AddScalar{s}); }
+Tensor mul(const Tensor& x, double s) { return unary("mul_scalar", x, kernels::MulScalar{s}); }
+Tensor div(const Tensor& x, double s) { return unary("div_scalar", x, kernels::DivScalar{s}); }
+Tensor rsub(const Tensor& x, double s) { return unary("rsub_scalar", x, kernels::RSubScalar{s}); }
+Tensor pow(const Tensor& x, double p) { return unary("pow", x, kernels::PowScalar{p}); }
+
+Tensor neg(const Tensor& x) { return unary("neg", x, kernels::Neg{}); }
+Tensor exp(const Tensor& x) { return unary("exp", x, kernels::Exp{}); }
+Tensor log(const Tensor& x) { return unary("log", x, kernels::Log{}); }
+Tensor sqrt(const Tensor& x) { return unary("sqrt", x, kernels::Sqrt{}); }
+Tensor abs(const Tensor& x) { return unary("abs", x, kernels::Abs{}); }
+Tensor sign(const Tensor& x) { return unary("sign", x, kernels::Sign{}); }
+Tensor relu(const Tensor& x) { return unary("relu", x, kernels::Relu{}); }
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  if (lo > hi) fail("clamp: lower bound ", lo, " is above upper bound ", hi);
+  return unary("clamp", x, kernels::Clamp{lo, hi});
+}
+
+}  // namespace advcl::ops

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what advcl needs to build and test on a Debian machine, and only
+# what is missing. Called by `make` (quietly when all is present).
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --demo   also the Fashion-MNIST data package for `make demo`
+#   scripts/setup.sh --mpi    also Open MPI (multi-rank tests)
+set -euo pipefail
+
+packages=(g++ make pkg-config libopenblas-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --demo) packages+=(dataset-fashion-mnist) ;;
+    --mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --demo or --mpi)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "setup: not root and no sudo; please install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
