@@ -1,0 +1,201 @@
+// cuda/runtime.h for CUDA builds: device discovery and the start-up check,
+// the per-device caching allocators over cudaMalloc/cudaFree, copies, streams.
+#include "cuda/runtime.h"
+
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include "cuda/check.cuh"
+
+namespace advcl::cuda {
+
+namespace {
+
+// Restores the caller's current device on scope exit.
+class DeviceGuard {
+ public:
+  DeviceGuard(const char* op, int device) {
+    ADVCL_CUDA_CHECK(op, cudaGetDevice(&prev_));
+    if (prev_ != device) ADVCL_CUDA_CHECK(op, cudaSetDevice(device));
+    changed_ = prev_ != device;
+  }
+  ~DeviceGuard() {
+    if (changed_) cudaSetDevice(prev_);  // no throw from a destructor; a failure here resurfaces later
+  }
+
+ private:
+  int prev_ = 0;
+  bool changed_ = false;
+};
+
+// An empty kernel: asking for its attributes tells whether the binary holds
+// code this device can run.
+__global__ void probe_kernel() {}
+
+std::string compiled_archs() {
+#ifdef __CUDA_ARCH_LIST__
+#define ADVCL_STR2(x) #x
+#define ADVCL_STR(x) ADVCL_STR2(x)
+  return ADVCL_STR(__CUDA_ARCH_LIST__);  // e.g. "800,900"
+#else
+  return "sm_80, sm_90 and compute_90 PTX (the Makefile's CUDA_ARCH)";
+#endif
+}
+
+std::mutex g_mu;
+std::vector<char> g_checked;                // per device: check_device passed
+std::vector<CachingAllocator*> g_allocators;  // per device, created on first use
+
+thread_local StreamId t_stream = 0;
+
+CachingAllocator& allocator(int device) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (static_cast<int>(g_allocators.size()) <= device) g_allocators.resize(device + 1, nullptr);
+  CachingAllocator*& a = g_allocators[device];
+  if (!a) {
+    RawAllocator raw;
+    raw.alloc = [device](size_t n) -> void* {
+      DeviceGuard guard("device_alloc", device);
+      void* p = nullptr;
+      cudaError_t e = cudaMalloc(&p, n);
+      if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();  // clear it: the allocator frees its cache and retries
+        return nullptr;
+      }
+      ADVCL_CUDA_CHECK("device_alloc", e);
+      return p;
+    };
+    raw.free = [device](void* p) {
+      DeviceGuard guard("device_free", device);
+      ADVCL_CUDA_CHECK("device_free", cudaFree(p));
+    };
+    // Never deleted: the allocators must outlive every static Tensor, and
+    // at process exit the driver reclaims the memory anyway (cudaFree after
+    // the runtime has shut down would fail).
+    a = new CachingAllocator(std::move(raw), "cuda:" + std::to_string(device));
+  }
+  return *a;
+}
+
+cudaStream_t stream_of(StreamId s) { return reinterpret_cast<cudaStream_t>(s); }
+
+}  // namespace
+
+int device_count() {
+  static int count = [] {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {  // no driver, no device, driver too old: no GPU for us
+      cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+void check_device(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (device >= 0 && device < static_cast<int>(g_checked.size()) && g_checked[device]) return;
+  }
+  int n = device_count();
+  if (n == 0) fail("cuda: no CUDA device is available (no GPU, or no NVIDIA driver); use --device cpu");
+  if (device < 0 || device >= n) fail("cuda: device cuda:", device, " does not exist (", n, " device(s) found)");
+
+  int driver = 0, runtime = 0;
+  ADVCL_CUDA_CHECK("cuda start-up", cudaDriverGetVersion(&driver));
+  ADVCL_CUDA_CHECK("cuda start-up", cudaRuntimeGetVersion(&runtime));
+  if (driver < runtime)
+    fail("cuda: the NVIDIA driver supports CUDA ", driver / 1000, ".", driver % 1000 / 10, " but advcl was built with CUDA ",
+         runtime / 1000, ".", runtime % 1000 / 10, ": update the driver or rebuild with an older toolkit (NVCC=...)");
+
+  cudaDeviceProp prop;
+  ADVCL_CUDA_CHECK("cuda start-up", cudaGetDeviceProperties(&prop, device));
+  DeviceGuard guard("cuda start-up", device);
+  cudaFuncAttributes attr;
+  cudaError_t e = cudaFuncGetAttributes(&attr, probe_kernel);
+  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction ||
+      e == cudaErrorUnsupportedPtxVersion || e == cudaErrorInvalidPtx) {
+    cudaGetLastError();
+    int cc = prop.major * 10 + prop.minor;
+    fail("cuda: ", prop.name, " (cuda:", device, ") has compute capability ", prop.major, ".", prop.minor,
+         " but this advcl binary holds code only for compute capabilities ", compiled_archs(),
+         e == cudaErrorUnsupportedPtxVersion ? " (and its PTX is too new for the installed driver)" : "",
+         ". Rebuild with: make clean && make CUDA=1 CUDA_ARCH='-gencode arch=compute_", cc, ",code=sm_", cc, "'");
+  }
+  ADVCL_CUDA_CHECK("cuda start-up", e);
+
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (static_cast<int>(g_checked.size()) <= device) g_checked.resize(device + 1, 0);
+  g_checked[device] = 1;
+}
+
+std::string device_description(int device) {
+  cudaDeviceProp prop;
+  ADVCL_CUDA_CHECK("device_description", cudaGetDeviceProperties(&prop, device));
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
+                prop.multiProcessorCount, prop.totalGlobalMem / double(1 << 30));
+  return buf;
+}
+
+StreamId current_stream() { return t_stream; }
+void set_current_stream(StreamId stream) { t_stream = stream; }
+
+void* device_alloc(size_t nbytes, int device) {
+  check_device(device);
+  return allocator(device).allocate(nbytes, current_stream());
+}
+
+void device_free(void* p, int device) {
+  if (!p) return;
+  allocator(device).free(p);
+}
+
+void empty_cache() {
+  std::vector<CachingAllocator*> all;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    all = g_allocators;
+  }
+  for (CachingAllocator* a : all)
+    if (a) a->empty_cache();
+}
+
+AllocatorStats memory_stats(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (device < 0 || device >= static_cast<int>(g_allocators.size()) || !g_allocators[device]) return {};
+  }
+  return allocator(device).stats();
+}
+
+std::string memory_summary(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (device < 0 || device >= static_cast<int>(g_allocators.size()) || !g_allocators[device])
+      return "cuda:" + std::to_string(device) + " memory: unused";
+  }
+  return allocator(device).stats_str();
+}
+
+void copy(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaMemcpyKind kind = dst_is_cuda ? (src_is_cuda ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                    : (src_is_cuda ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  cudaStream_t s = stream_of(current_stream());
+  ADVCL_CUDA_CHECK("copy", cudaMemcpyAsync(dst, src, nbytes, kind, s));
+  // The host buffer may be freed or read as soon as we return: wait for it.
+  if (!dst_is_cuda || !src_is_cuda) ADVCL_CUDA_CHECK("copy", cudaStreamSynchronize(s));
+}
+
+void zero(void* dst, size_t nbytes) {
+  if (nbytes == 0) return;
+  ADVCL_CUDA_CHECK("zero", cudaMemsetAsync(dst, 0, nbytes, stream_of(current_stream())));
+}
+
+void synchronize() { ADVCL_CUDA_CHECK("synchronize", cudaStreamSynchronize(stream_of(current_stream()))); }
+
+}  // namespace advcl::cuda

@@ -1,0 +1,51 @@
+// The CUDA runtime layer of advcl: device memory (through the caching
+// allocator), copies, the current stream, and device discovery.
+//
+// This header includes no CUDA header, so plain C++ files (engine/storage.cpp,
+// the tests) can include it in any build. In a build without CUDA only
+// device_count() (always 0) and the allocator-free helpers are defined
+// (cuda/runtime_nocuda.cpp); everything else is defined in cuda/runtime.cu.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "cuda/caching_allocator.h"
+
+namespace advcl::cuda {
+
+// Number of usable CUDA devices; 0 (never an error) when the build has no
+// CUDA, no driver is installed, or no GPU is present, so tests can skip.
+int device_count();
+
+// Throws unless `device` exists and this binary holds machine code (or PTX
+// the driver can compile) for its compute capability; the message says how
+// to rebuild. Called once per device before its first allocation.
+void check_device(int device);
+
+// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".
+std::string device_description(int device);
+
+// The stream advcl's kernels, copies and allocations use on this thread;
+// the legacy default stream (0) unless set. As an opaque number (cudaStream_t).
+StreamId current_stream();
+void set_current_stream(StreamId stream);
+
+// Device memory through the caching allocator of `device`, tagged with the
+// current stream. nbytes == 0 gives nullptr.
+void* device_alloc(size_t nbytes, int device);
+void device_free(void* p, int device);
+// Releases cached, unused device memory of every device back to the driver.
+void empty_cache();
+// The statistics of `device`'s allocator (zeros if it was never used).
+AllocatorStats memory_stats(int device);
+std::string memory_summary(int device);
+
+// Copies between host and device in any direction, ordered on the current
+// stream; returns when the host side may be read or reused.
+void copy(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, size_t nbytes);
+// Zeros device memory (on the current stream).
+void zero(void* dst, size_t nbytes);
+// Waits for all work on the current stream.
+void synchronize();
+
+}  // namespace advcl::cuda
