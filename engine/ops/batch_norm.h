@@ -8,6 +8,8 @@
 // The batch statistics are computed as per-channel (sum, sum of squares,
 // count) so that a synchronised mode can all-reduce exactly those three.
 #pragma once
+#include <vector>
+
 #include "engine/tensor.h"
 
 namespace advcl::ops {
@@ -23,12 +25,22 @@ struct BatchNormOptions {
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt = {});
 
-// Per-channel sums over N (and H, W): returns {sum [C], sum_sq [C]} in the
-// input's dtype; count = x.numel() / C.
+// Per-channel sums over N (and H, W): {sum [C], sum_sq [C]} as float64 on the
+// input's device, and count = x.numel() / C. A synchronised batch norm
+// all-reduces these three, then normalises with batch_norm_with_stats.
 struct ChannelStats {
   Tensor sum, sum_sq;
   int64_t count = 0;
 };
 ChannelStats batch_norm_stats(const Tensor& x);
+
+// Training-mode batch norm from given statistics (e.g. all-reduced across
+// ranks or summed over a group). The backward's per-channel sums pass
+// through `reduce_backward_sums` (identity when null) so that a synchronised
+// mode can all-reduce them too.
+using ReduceSums = void (*)(std::vector<double>& sum_g, std::vector<double>& sum_gx);
+Tensor batch_norm_with_stats(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, const ChannelStats& stats, BatchNormOptions opt,
+                             ReduceSums reduce_backward_sums = nullptr);
 
 }  // namespace advcl::ops

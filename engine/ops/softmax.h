@@ -12,8 +12,7 @@ enum class Reduction { Sum, Mean };
 
 // Cross-entropy of logits [N, C] against int64 class labels [N]. Labels equal
 // to ignore_index (-1) contribute nothing; Mean divides by the number of
-// labels not ignored (NaN-free: 0 when all are ignored... PyTorch gives NaN,
-// we give 0 and say so here).
+// labels not ignored (and gives 0 when all are ignored, where PyTorch gives NaN).
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction = Reduction::Mean,
                      int64_t ignore_index = -1);
 

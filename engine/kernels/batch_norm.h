@@ -1,0 +1,73 @@
+// Per-channel math of batch normalisation over x viewed as [N, C, S]
+// (S = H*W, or 1 for [N, C] inputs). The statistics are split into
+// per-channel sum / sum of squares / count so that a synchronised mode can
+// all-reduce exactly those before finishing; likewise the backward's two
+// per-channel sums.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "engine/common.h"
+
+namespace advcl::kernels {
+
+struct BNShape {
+  int64_t N, C, S;
+  ADVCL_HD int64_t channel(int64_t i) const { return (i / S) % C; }
+};
+
+// sum and sum of squares of channel c, accumulated in double.
+template <class T>
+ADVCL_HD void bn_channel_sums(const T* x, const BNShape& s, int64_t c, double& sum, double& sum_sq) {
+  sum = 0;
+  sum_sq = 0;
+  for (int64_t n = 0; n < s.N; ++n) {
+    const T* p = x + (n * s.C + c) * s.S;
+    for (int64_t k = 0; k < s.S; ++k) {
+      double v = static_cast<double>(p[k]);
+      sum += v;
+      sum_sq += v * v;
+    }
+  }
+}
+
+// From (sum, sum_sq, count): mean and biased variance (clamped at 0 against rounding).
+ADVCL_HD void bn_mean_var(double sum, double sum_sq, double count, double& mean, double& var) {
+  mean = sum / count;
+  var = sum_sq / count - mean * mean;
+  var = var > 0 ? var : 0;
+}
+
+// y = (x - mean) * invstd * w + b, for one element.
+template <class T>
+ADVCL_HD T bn_normalize(T x, double mean, double invstd, double w, double b) {
+  return static_cast<T>((static_cast<double>(x) - mean) * invstd * w + b);
+}
+
+// The backward's two per-channel sums: sum(g) and sum(g * (x - mean)).
+template <class T>
+ADVCL_HD void bn_backward_sums(const T* g, const T* x, const BNShape& s, int64_t c, double mean, double& sum_g,
+                               double& sum_gx) {
+  sum_g = 0;
+  sum_gx = 0;
+  for (int64_t n = 0; n < s.N; ++n) {
+    const T* gp = g + (n * s.C + c) * s.S;
+    const T* xp = x + (n * s.C + c) * s.S;
+    for (int64_t k = 0; k < s.S; ++k) {
+      double gv = static_cast<double>(gp[k]);
+      sum_g += gv;
+      sum_gx += gv * (static_cast<double>(xp[k]) - mean);
+    }
+  }
+}
+
+// Training-mode input gradient of one element, with xhat = (x - mean) * invstd:
+//   dx = w * invstd * (g - sum_g / count - xhat * sum_gx * invstd / count)
+template <class T>
+ADVCL_HD T bn_backward_elem(T g, T x, double mean, double invstd, double w, double sum_g, double sum_gx,
+                            double count) {
+  double xhat = (static_cast<double>(x) - mean) * invstd;
+  return static_cast<T>(w * invstd * (static_cast<double>(g) - sum_g / count - xhat * sum_gx * invstd / count));
+}
+
+}  // namespace advcl::kernels

@@ -1,0 +1,195 @@
+#include "engine/ops/conv2d.h"
+
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/counters.h"
+#include "engine/dispatch.h"
+#include "engine/ops/conv2d_cuda.h"
+#include "engine/ops/gemm.h"
+#include "engine/parallel.h"
+
+namespace advcl::ops {
+
+using kernels::ConvGeometry;
+
+namespace {
+
+ConvGeometry geometry(const Shape& x, const Shape& w, Conv2dOptions opt) {
+  ConvGeometry g{};
+  g.N = x[0], g.Cin = x[1], g.H = x[2], g.W = x[3];
+  g.Cout = w[0], g.kH = w[2], g.kW = w[3];
+  g.stride = opt.stride, g.pad = opt.padding;
+  g.OH = (g.H + 2 * g.pad - g.kH) / g.stride + 1;
+  g.OW = (g.W + 2 * g.pad - g.kW) / g.stride + 1;
+  return g;
+}
+
+ConvGeometry checked_geometry(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
+  check_dim("conv2d", x, 4, "input [N, C, H, W]");
+  check_dim("conv2d", w, 4, "weight [Cout, Cin, kH, kW]");
+  check_same_kind("conv2d", x, w);
+  if (opt.stride < 1 || opt.padding < 0)
+    fail("conv2d: stride must be >= 1 and padding >= 0, got stride ", opt.stride, ", padding ", opt.padding);
+  if (x.size(1) != w.size(1))
+    fail("conv2d: input ", shape_str(x.shape()), " has ", x.size(1), " channels but weight ", shape_str(w.shape()),
+         " expects ", w.size(1));
+  if (b.defined()) {
+    check_same_kind("conv2d", x, b);
+    if (b.shape() != Shape{w.size(0)})
+      fail("conv2d: bias ", shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  }
+  ConvGeometry g = geometry(x.shape(), w.shape(), opt);
+  if (x.size(2) + 2 * opt.padding < w.size(2) || x.size(3) + 2 * opt.padding < w.size(3))
+    fail("conv2d: kernel ", shape_str(w.shape()), " is larger than the padded input ", shape_str(x.shape()));
+  return g;
+}
+
+// Images per im2col chunk: as many as keep the column buffer near 64 MiB, so
+// the GEMMs are large while memory stays bounded.
+int64_t chunk_images(const ConvGeometry& g, size_t elem) {
+  int64_t per_image = std::max<int64_t>(1, g.K() * g.P() * static_cast<int64_t>(elem));
+  return std::clamp<int64_t>((int64_t{64} << 20) / per_image, 1, std::max<int64_t>(g.N, 1));
+}
+
+template <class T>
+void im2col(const T* x, const ConvGeometry& g, int64_t n0, int64_t nb, T* col) {
+  parallel_for(g.K() * nb * g.P(), [&](int64_t i) { col[i] = kernels::im2col_elem(x, g, n0, nb, i); });
+}
+
+// [nb, Cout, P] (slice of an NCHW tensor) <-> [Cout, nb*P] (GEMM layout).
+template <class T>
+void nchw_to_rows(const T* src, const ConvGeometry& g, int64_t nb, T* dst) {
+  int64_t P = g.P();
+  parallel_for(nb * g.Cout * P, [&](int64_t i) {
+    int64_t p = i % P, co = (i / P) % g.Cout, n = i / (P * g.Cout);
+    dst[co * nb * P + n * P + p] = src[i];
+  });
+}
+
+template <class T>
+void cpu_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
+  std::vector<T> col(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+    int64_t nb = std::min(chunk, g.N - n0);
+    im2col(x, g, n0, nb, col.data());
+    blas::gemm(false, false, g.Cout, nb * P, K, T(1), w, K, col.data(), nb * P, T(0), rows.data(), nb * P);
+    T* out = y + n0 * g.Cout * P;
+    parallel_for(nb * g.Cout * P, [&](int64_t i) {
+      int64_t p = i % P, co = (i / P) % g.Cout, n = i / (P * g.Cout);
+      out[i] = rows[co * nb * P + n * P + p] + (bias ? bias[co] : T(0));
+    });
+  }
+}
+
+template <class T>
+void cpu_backward_data(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+  int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
+  std::vector<T> colg(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+    int64_t nb = std::min(chunk, g.N - n0);
+    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.data());
+    // colg[K, nb*P] = Wᵀ[K, Cout] @ rows[Cout, nb*P]
+    blas::gemm(true, false, K, nb * P, g.Cout, T(1), w, K, rows.data(), nb * P, T(0), colg.data(), nb * P);
+    T* out = gx + n0 * g.Cin * g.H * g.W;
+    parallel_for(nb * g.Cin * g.H * g.W, [&](int64_t i) { out[i] = kernels::col2im_elem(colg.data(), g, nb, i); });
+  }
+}
+
+template <class T>
+void cpu_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
+  int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
+  std::vector<T> col(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+    int64_t nb = std::min(chunk, g.N - n0);
+    im2col(x, g, n0, nb, col.data());
+    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.data());
+    // gw[Cout, K] (+)= rows[Cout, nb*P] @ colᵀ[nb*P, K]
+    blas::gemm(false, true, g.Cout, K, nb * P, T(1), rows.data(), nb * P, col.data(), nb * P, T(n0 ? 1 : 0), gw, K);
+  }
+  if (g.N == 0) std::fill(gw, gw + g.Cout * K, T(0));
+}
+
+template <class T>
+void cpu_backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
+  int64_t P = g.P();
+  parallel_for(g.Cout, [&](int64_t co) {
+    double acc = 0;
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t p = 0; p < P; ++p) acc += static_cast<double>(gy[(n * g.Cout + co) * P + p]);
+    gb[co] = static_cast<T>(acc);
+  }, 8);
+}
+
+}  // namespace
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
+  ConvGeometry g = checked_geometry(x, w, b, opt);
+  Tensor y = Tensor::empty({g.N, g.Cout, g.OH, g.OW}, x.dtype(), x.device());
+  visit_float(x.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* bp = b.defined() ? b.data<T>() : nullptr;
+    if (x.device().is_cuda())
+      ADVCL_CUDA_ONLY(cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>()));
+    else
+      cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+  });
+  return y;
+}
+
+Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, Conv2dOptions opt) {
+  counters::bump("conv2d.backward_data");
+  ConvGeometry g = geometry(x_shape, w.shape(), opt);
+  Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
+  visit_float(gy.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    if (gy.device().is_cuda())
+      ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>()));
+    else
+      cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
+  });
+  return gx;
+}
+
+Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_shape, Conv2dOptions opt) {
+  counters::bump("conv2d.backward_weight");
+  ConvGeometry g = geometry(x.shape(), w_shape, opt);
+  Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
+  visit_float(gy.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    if (gy.device().is_cuda())
+      ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>()));
+    else
+      cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
+  });
+  return gw;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
+  Tensor y = conv2d_forward(x, w, b, opt);
+  if (needs_graph({x, w, b})) {
+    // Each gradient is computed only when asked: PGD asks for x alone.
+    record(y, "conv2d", {x, w, b},
+           [opt, xs = x.detach(), ws = w.detach(), has_bias = b.defined()](const Tensor& gy, const Needs& needs) {
+             std::vector<Tensor> r(3);
+             if (needs[0]) r[0] = conv2d_backward_data(gy, ws, xs.shape(), opt);
+             if (needs[1]) r[1] = conv2d_backward_weight(gy, xs, ws.shape(), opt);
+             if (has_bias && needs[2]) {
+               ConvGeometry g = geometry(xs.shape(), ws.shape(), opt);
+               r[2] = Tensor::empty({g.Cout}, gy.dtype(), gy.device());
+               visit_float(gy.dtype(), "conv2d", [&](auto tag) {
+                 using T = decltype(tag);
+                 if (gy.device().is_cuda())
+                   ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_bias(g, gy.data<T>(), r[2].data<T>()));
+                 else
+                   cpu_backward_bias(g, gy.data<T>(), r[2].data<T>());
+               });
+             }
+             return r;
+           });
+  }
+  return y;
+}
+
+}  // namespace advcl::ops
