@@ -259,11 +259,6 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   sync_parent_directory(path);
 }
 
-void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  save_safetensors(path, std::vector<std::pair<std::string, Tensor>>(tensors.begin(), tensors.end()), metadata);
-}
-
 SafetensorsFile load_safetensors(const std::string& path) {
   FilePtr f(std::fopen(path.c_str(), "rb"));
   if (!f) fail("load_safetensors: cannot open ", path, ": ", errno_text());

@@ -30,10 +30,9 @@ struct SafetensorsFile {
 // copied to the CPU first) and `metadata` to `path`, atomically: the bytes go
 // to `path + ".tmp"`, are flushed and fsync'ed, then renamed over `path`, so
 // a crash leaves either the old file or the new one, never half of one.
-// Names must be unique, non-empty and not "__metadata__".
+// Names must be unique, non-empty and not "__metadata__". (From a map `m`,
+// pass {m.begin(), m.end()}.)
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
-void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads and validates the whole file.

@@ -1,0 +1,88 @@
+// Helpers for tests that compare against stored reference files: where the
+// repository's files are, and a tensor comparison whose failure message names
+// the tensor, the worst element's index, both values and the errors.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace advcl::testing_util {
+
+// `rel` (e.g. "tests/golden/engine_golden.safetensors") under $ADVCL_SOURCE_DIR
+// when set, else under the working directory: the tests run from the repo root.
+inline std::string source_path(const std::string& rel) {
+  const char* root = std::getenv("ADVCL_SOURCE_DIR");
+  return root && *root ? std::string(root) + "/" + rel : rel;
+}
+
+// True when `path` can be opened; the caller fails with a message saying where it looked.
+inline bool readable(const std::string& path) { return std::ifstream(path).good(); }
+
+// The message for a reference file that is not where it should be.
+inline std::string missing_file_message(const std::string& path) {
+  return "cannot read " + path +
+         ": run the tests from the repository root or set ADVCL_SOURCE_DIR to it";
+}
+
+inline std::string index_str(const Shape& shape, int64_t flat) {
+  std::string s;
+  for (size_t d = shape.size(); d-- > 0;) {
+    int64_t n = shape[d] ? shape[d] : 1;
+    s = std::to_string(flat % n) + (s.empty() ? "" : ", ") + s;
+    flat /= n;
+  }
+  return "[" + s + "]";
+}
+
+// Elementwise |got - want| <= atol * max|want| + rtol * |want|: rtol bounds the
+// error of each element relative to itself, atol (relative to the tensor's
+// largest magnitude) allows for the cancellation that leaves some elements of a
+// sum near zero. NaN must meet NaN and an infinity the same infinity.
+struct Tolerance {
+  double rtol;
+  double atol;
+};
+
+// Compares any floating or integer tensors as doubles (integers exactly when
+// tol is {0, 0}). Use as EXPECT_TRUE(close(...)).
+inline ::testing::AssertionResult close(const std::string& name, const Tensor& got, const Tensor& want,
+                                        Tolerance tol) {
+  if (!got.defined()) return ::testing::AssertionFailure() << name << ": our result is undefined";
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << name << ": shape " << shape_str(got.shape()) << ", want "
+                                         << shape_str(want.shape());
+  std::vector<double> g = got.to(Device::cpu()).to(DType::Float64).to_vector<double>();
+  std::vector<double> w = want.to(DType::Float64).to_vector<double>();
+  double scale = 0;
+  for (double v : w)
+    if (std::isfinite(v)) scale = std::max(scale, std::abs(v));
+  double max_abs = 0, worst_ratio = 0;
+  int64_t max_at = -1, worst_at = -1;
+  for (size_t i = 0; i < w.size(); ++i) {
+    double err = std::abs(g[i] - w[i]);
+    bool same_special = (std::isnan(g[i]) && std::isnan(w[i])) || (std::isinf(w[i]) && g[i] == w[i]);
+    if (same_special) continue;
+    if (std::isnan(err)) err = INFINITY;  // a NaN or an infinity where a number was expected
+    if (err > max_abs || max_at < 0) max_abs = err, max_at = static_cast<int64_t>(i);
+    double allowed = tol.atol * scale + tol.rtol * std::abs(w[i]);
+    double ratio = err == 0 ? 0 : (allowed > 0 ? err / allowed : INFINITY);
+    if (ratio > worst_ratio) worst_ratio = ratio, worst_at = static_cast<int64_t>(i);
+  }
+  if (worst_ratio <= 1) return ::testing::AssertionSuccess();
+  std::ostringstream os;
+  os.precision(17);
+  os << name << " " << shape_str(want.shape()) << ": max abs error " << max_abs << " at "
+     << index_str(want.shape(), max_at) << " (got " << g[max_at] << ", want " << w[max_at] << "); worst element "
+     << index_str(want.shape(), worst_at) << " got " << g[worst_at] << ", want " << w[worst_at] << ", "
+     << worst_ratio << "x the tolerance (rtol " << tol.rtol << ", atol " << tol.atol << " x max|want| " << scale
+     << ")";
+  return ::testing::AssertionFailure() << os.str();
+}
+
+}  // namespace advcl::testing_util
