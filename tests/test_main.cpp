@@ -9,7 +9,7 @@ namespace {
 class Summary : public testing::EmptyTestEventListener {
   void OnTestProgramEnd(const testing::UnitTest& u) override {
     int skipped = u.skipped_test_count();
-    std::printf("\nadvcl tests: %d passed, %d failed, %d skipped\n", u.successful_test_count(),
+    std::printf("\ntests: %d passed, %d failed, %d skipped\n", u.successful_test_count(),
                 u.failed_test_count(), skipped);
     std::fflush(stdout);
   }
