@@ -35,8 +35,8 @@ __global__ void probe_kernel() {}
 
 std::string compiled_archs() {
 #ifdef __CUDA_ARCH_LIST__
-#define ADVCL_STR2(x) #x
-#define ADVCL_STR(x) ADVCL_STR2(x)
+#define ADVCL_STR2(...) #__VA_ARGS__
+#define ADVCL_STR(...) ADVCL_STR2(__VA_ARGS__)
   return ADVCL_STR(__CUDA_ARCH_LIST__);  // e.g. "800,900"
 #else
   return "sm_80, sm_90 and compute_90 PTX (the Makefile's CUDA_ARCH)";
