@@ -4,6 +4,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -83,6 +84,23 @@ inline ::testing::AssertionResult close(const std::string& name, const Tensor& g
      << worst_ratio << "x the tolerance (rtol " << tol.rtol << ", atol " << tol.atol << " x max|want| " << scale
      << ")";
   return ::testing::AssertionFailure() << os.str();
+}
+
+// The largest |got - want| and that error over max|want| (for reports).
+struct Errors {
+  double max_abs = 0, max_rel = 0;
+};
+inline Errors errors(const Tensor& got, const Tensor& want) {
+  std::vector<double> g = got.to(Device::cpu()).to(DType::Float64).to_vector<double>();
+  std::vector<double> w = want.to(DType::Float64).to_vector<double>();
+  Errors e;
+  double scale = 0;
+  for (size_t i = 0; i < w.size() && i < g.size(); ++i) {
+    e.max_abs = std::max(e.max_abs, std::abs(g[i] - w[i]));
+    scale = std::max(scale, std::abs(w[i]));
+  }
+  e.max_rel = scale > 0 ? e.max_abs / scale : e.max_abs;
+  return e;
 }
 
 }  // namespace advcl::testing_util
