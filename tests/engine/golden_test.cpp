@@ -3,10 +3,10 @@
 // tests/golden/make_engine_golden.py in float64. Every output and gradient is
 // compared by name.
 //
-// Each family runs twice: in float64 against the references directly, and in
-// float32 (inputs rounded to float32, results compared with the float64
-// references) because float32 is what training uses and it takes other code
-// paths (sgemm, float accumulators).
+// Each family runs in float64 against the references directly, and in float32
+// (inputs rounded to float32, results compared with the float64 references)
+// because float32 is what training uses and it takes other code paths (sgemm,
+// float accumulators); both on the CPU and, when there is one, on the GPU.
 //
 // Tolerances: |ours - torch| <= atol * max|torch| + rtol * |torch| elementwise
 // (tests/golden_util.h).
@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <functional>
 
+#include "cuda/runtime.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
@@ -63,32 +64,53 @@ Tensor G(const std::string& name) {
   return it->second;
 }
 
-// A floating reference input converted to `dt`, as a fresh leaf that requires a gradient.
-Tensor leaf(const std::string& name, DType dt) {
-  Tensor t = G(name).to(dt).clone();
+// One run of a family: where and in which dtype it computes, and the tolerance it is held to.
+struct Precision {
+  DType dt;
+  Tolerance tol;
+  Device dev = Device::cpu();
+};
+// float64 and float32 on the CPU, and on the first GPU when there is one.
+std::vector<Precision> runs(Tolerance tol64) {
+  std::vector<Precision> r = {{DType::Float64, tol64}, {DType::Float32, kAll32}};
+  if (cuda::device_count() > 0) {
+    r.push_back({DType::Float64, tol64, Device::cuda(0)});
+    r.push_back({DType::Float32, kAll32, Device::cuda(0)});
+  }
+  return r;
+}
+// The same run, for results that must be exact (integer dtypes).
+Precision exact(DType dt, const Precision& r) { return {dt, kExact, r.dev}; }
+
+std::string tag(const std::string& name, const Precision& r) {
+  return name + " (" + dtype_name(r.dt) + (r.dev.is_cpu() ? "" : ", " + r.dev.str()) + ")";
+}
+
+// A fresh copy of reference `name` in the run's dtype (floating tensors only) and device.
+Tensor input(const std::string& name, const Precision& r) {
+  Tensor t = G(name);
+  if (is_floating(t.dtype())) t = t.to(r.dt);
+  return t.clone().to(r.dev);
+}
+
+// The same, as a leaf that requires a gradient.
+Tensor leaf(const std::string& name, const Precision& r) {
+  Tensor t = input(name, r);
   t.set_requires_grad();
   return t;
 }
 
-// One dtype's run of a family: the dtype and the tolerance it is held to.
-struct Precision {
-  DType dt;
-  Tolerance tol;
-};
-std::vector<Precision> runs(Tolerance tol64) { return {{DType::Float64, tol64}, {DType::Float32, kAll32}}; }
-
-std::string tag(const std::string& name, DType dt) { return name + " (" + dtype_name(dt) + ")"; }
-
 // Compares our `got` with reference `name`. With ADVCL_GOLDEN_REPORT=1 in the
 // environment, also prints every comparison's errors (to choose tolerances).
 void check(const std::string& name, const Tensor& got, const Precision& r) {
-  ASSERT_TRUE(got.defined()) << tag(name, r.dt) << ": undefined";
-  EXPECT_EQ(got.dtype(), r.dt) << tag(name, r.dt);
-  EXPECT_TRUE(testing_util::close(tag(name, r.dt), got, G(name), r.tol));
+  ASSERT_TRUE(got.defined()) << tag(name, r) << ": undefined";
+  EXPECT_EQ(got.dtype(), r.dt) << tag(name, r);
+  EXPECT_EQ(got.device(), r.dev) << tag(name, r) << " is on " << got.device().str();
+  EXPECT_TRUE(testing_util::close(tag(name, r), got, G(name), r.tol));
   static const bool report = std::getenv("ADVCL_GOLDEN_REPORT") != nullptr;
   if (report && got.shape() == G(name).shape()) {
     testing_util::Errors e = testing_util::errors(got, G(name));
-    std::printf("golden %-34s max abs %.3g, / max|want| %.3g\n", tag(name, r.dt).c_str(), e.max_abs, e.max_rel);
+    std::printf("golden %-34s max abs %.3g, / max|want| %.3g\n", tag(name, r).c_str(), e.max_abs, e.max_rel);
   }
 }
 
@@ -98,7 +120,7 @@ void check_grads(const std::string& c, const Tensor& y, const std::vector<std::p
                  const Precision& r) {
   std::vector<Tensor> xs;
   for (const auto& in : inputs) xs.push_back(in.second);
-  std::vector<Tensor> gs = grad(y, xs, G(c + ".gy").to(r.dt));
+  std::vector<Tensor> gs = grad(y, xs, input(c + ".gy", r));
   ASSERT_EQ(gs.size(), inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) check(c + ".g" + inputs[i].first, gs[i], r);
 }
@@ -106,11 +128,11 @@ void check_grads(const std::string& c, const Tensor& y, const std::vector<std::p
 // The common shape of a case: named inputs -> y, then the gradients of all of them.
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 void run_case(const std::string& c, const std::vector<std::string>& names, const Fn& fn, const Precision& r) {
-  SCOPED_TRACE(tag(c, r.dt));
+  SCOPED_TRACE(tag(c, r));
   std::vector<std::pair<std::string, Tensor>> inputs;
   std::vector<Tensor> xs;
   for (const std::string& n : names) {
-    inputs.emplace_back(n, leaf(c + "." + n, r.dt));
+    inputs.emplace_back(n, leaf(c + "." + n, r));
     xs.push_back(inputs.back().second);
   }
   Tensor y = fn(xs);
@@ -167,10 +189,9 @@ TEST(Golden, BatchNorm) {
     for (bool training : {true, false})
       for (const Precision& r : runs(kSums64)) {
         std::string k = std::string("bn.") + shape + (training ? ".train" : ".eval");
-        SCOPED_TRACE(tag(k, r.dt));
-        Tensor rm = G(k + ".running_mean").to(r.dt).clone();
-        Tensor rv = G(k + ".running_var").to(r.dt).clone();
-        Tensor x = leaf(k + ".x", r.dt), w = leaf(k + ".w", r.dt), b = leaf(k + ".b", r.dt);
+        SCOPED_TRACE(tag(k, r));
+        Tensor rm = input(k + ".running_mean", r), rv = input(k + ".running_var", r);
+        Tensor x = leaf(k + ".x", r), w = leaf(k + ".w", r), b = leaf(k + ".b", r);
         Tensor y = ops::batch_norm(x, w, b, rm, rv, {training, 0.1, 1e-5});
         check(k + ".y", y, r);
         if (training) {
@@ -258,15 +279,14 @@ TEST(Golden, Reductions) {
 
 TEST(Golden, ArgmaxAndTopK) {
   for (const Precision& r : runs(kTight64)) {
-    Precision exact{DType::Int64, kExact};
-    check("argmax.d1.y", ops::argmax(G("argmax.d1.x").to(r.dt), 1), exact);
-    check("argmax.dm1k.y", ops::argmax(G("argmax.dm1k.x").to(r.dt), -1, true), exact);
+    check("argmax.d1.y", ops::argmax(input("argmax.d1.x", r), 1), exact(DType::Int64, r));
+    check("argmax.dm1k.y", ops::argmax(input("argmax.dm1k.x", r), -1, true), exact(DType::Int64, r));
     for (auto [c, k] : {std::pair<std::string, int64_t>{"topk.k3", 3}, {"topk.k1", 1}, {"topk.kall", 7}}) {
-      SCOPED_TRACE(tag(c, r.dt));
-      Tensor x = leaf(c + ".x", r.dt);
+      SCOPED_TRACE(tag(c, r));
+      Tensor x = leaf(c + ".x", r);
       ops::TopK t = ops::topk(x, k);
       check(c + ".values", t.values, r);
-      check(c + ".indices", t.indices, exact);
+      check(c + ".indices", t.indices, exact(DType::Int64, r));
       check_grads(c, t.values, {{"x", x}}, r);
     }
   }
@@ -295,7 +315,7 @@ TEST(Golden, SoftmaxAndLosses) {
     // Labels hold -1 (ignored) twice.
     for (auto [c, red] : {std::pair<std::string, ops::Reduction>{"ce.sum", ops::Reduction::Sum},
                           {"ce.mean", ops::Reduction::Mean}}) {
-      Tensor labels = G(c + ".labels");
+      Tensor labels = input(c + ".labels", r);
       run_case(c, {"x"}, [&, red = red](V in) { return ops::cross_entropy(in[0], labels, red, -1); }, r);
     }
     for (auto [c, red] : {std::pair<std::string, ops::KLReduction>{"kl.sum", ops::KLReduction::Sum},
@@ -304,9 +324,9 @@ TEST(Golden, SoftmaxAndLosses) {
       run_case(c, {"input", "target"}, [red = red](V in) { return ops::kl_div(in[0], in[1], red); }, r);
     // Zeros in the target: they add 0 to the loss (the target's gradient there is -inf; only the input's is compared).
     {
-      SCOPED_TRACE(tag("kl.zeros", r.dt));
-      Tensor in = leaf("kl.zeros.input", r.dt);
-      Tensor tg = G("kl.zeros.target").to(r.dt);
+      SCOPED_TRACE(tag("kl.zeros", r));
+      Tensor in = leaf("kl.zeros.input", r);
+      Tensor tg = input("kl.zeros.target", r);
       Tensor y = ops::kl_div(in, tg, ops::KLReduction::Sum);
       check("kl.zeros.y", y, r);
       check_grads("kl.zeros", y, {{"input", in}}, r);
@@ -322,7 +342,7 @@ TEST(Golden, ShapeOps) {
     run_case("reshape", {"x"}, [](V in) { return ops::reshape(in[0], {4, -1}); }, r);
     run_case("flatten", {"x"}, [](V in) { return ops::flatten(in[0]); }, r);
     // A repeated index: that row's gradient accumulates.
-    Tensor idx = G("index_select.indices");
+    Tensor idx = input("index_select.indices", r);
     run_case("index_select", {"x"}, [&](V in) { return ops::index_select(in[0], idx); }, r);
   }
 }
@@ -336,17 +356,17 @@ TEST(Golden, FftHighpass) {
     const std::string k = c.name;
     Tensor x_u8 = G(k + ".x_u8"), gy_u8 = G(k + ".gy_u8");
     Tensor mask = ops::highpass_mask(x_u8.size(2), x_u8.size(3), c.radius);
-    check(k + ".mask", mask, Precision{DType::UInt8, kExact});
+    check(k + ".mask", mask, Precision{DType::UInt8, kExact});  // a CPU tensor in every build
     // The stored bytes give x = x_u8 / 255 and gy = (gy_u8 - 128) / 32, as in the generator.
     std::vector<double> xv = x_u8.to(DType::Float64).to_vector<double>();
     std::vector<double> gv = gy_u8.to(DType::Float64).to_vector<double>();
     for (double& v : xv) v /= 255;
     for (double& v : gv) v = (v - 128) / 32;
     for (const Precision& r : runs(kSums64)) {
-      SCOPED_TRACE(tag(k, r.dt));
-      Tensor x = Tensor::from_vector(xv, x_u8.shape()).to(r.dt);
+      SCOPED_TRACE(tag(k, r));
+      Tensor x = Tensor::from_vector(xv, x_u8.shape()).to(r.dt).to(r.dev);
       x.set_requires_grad();
-      Tensor gy = Tensor::from_vector(gv, gy_u8.shape()).to(r.dt);
+      Tensor gy = Tensor::from_vector(gv, gy_u8.shape()).to(r.dt).to(r.dev);
       Tensor y = ops::fft_highpass(x, c.radius);
       check(k + ".y", y, r);
       std::vector<Tensor> gx = grad(y, {x}, gy);
