@@ -1,0 +1,95 @@
+#include "nn/batch_norm.h"
+
+#include <algorithm>
+
+#include "engine/ops/shape.h"
+
+namespace advcl::nn {
+
+const std::vector<std::string>& bn_set_names() {
+  static const std::vector<std::string> names = {"normal", "pgd", "pgd_ce"};
+  return names;
+}
+
+int bn_set_index(const std::string& name) {
+  const auto& names = bn_set_names();
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) fail("unknown BN statistic set '", name, "' (known: normal, pgd, pgd_ce)");
+  return static_cast<int>(it - names.begin());
+}
+
+BnStatSet::BnStatSet(int64_t channels) {
+  weight = register_parameter("weight", Tensor::ones({channels}), {InitKind::Ones, 0});
+  bias = register_parameter("bias", Tensor::zeros({channels}), {InitKind::Zeros, 0});
+  running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var = register_buffer("running_var", Tensor::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::Int64), /*host=*/true);
+}
+
+BatchNorm::BatchNorm(int64_t channels, BatchNormOptions options) : channels_(channels), options_(std::move(options)) {
+  if (channels <= 0) fail("BatchNorm: channels must be positive, got ", channels);
+  if (options_.num_sets < 1) fail("BatchNorm: num_sets must be at least 1, got ", options_.num_sets);
+  if (options_.group_size < 0) fail("BatchNorm: group_size must be >= 0, got ", options_.group_size);
+  if (options_.group_size == 1) fail("BatchNorm: group_size 1 leaves one value per channel; use 0 or >= 2");
+  if (options_.group_size > 0 && options_.sync)
+    fail("BatchNorm: group_size (ghost statistics) and synchronised statistics exclude each other");
+  for (int i = 0; i < options_.num_sets; ++i) {
+    sets_.push_back(std::make_unique<BnStatSet>(channels));
+    // K > 1: the reference's batch_norm_multiple (`bn_list.{i}.`); K = 1: a plain BatchNorm.
+    register_module(options_.num_sets > 1 ? "bn_list." + std::to_string(i) : "", *sets_.back());
+  }
+}
+
+BnStatSet& BatchNorm::set(int i) {
+  if (i < 0 || i >= num_sets()) fail("BatchNorm: statistic set ", i, " does not exist (the layer has ", num_sets(), ")");
+  return *sets_[static_cast<size_t>(i)];
+}
+
+Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets) {
+  if ((x.dim() != 2 && x.dim() != 4) || x.size(1) != channels_)
+    fail("BatchNorm(", channels_, " channels): expected input [N, ", channels_, "] or [N, ", channels_,
+         ", H, W], got ", shape_str(x.shape()));
+  int64_t V = sets.views(), N = x.size(0);
+  if (V < 1) fail("BatchNorm: no statistic set given");
+  if (N % V != 0) fail("BatchNorm: ", N, " rows do not split into ", V, " equal views");
+  for (int s : sets.per_view) set(s);  // validates every index before any update
+  int64_t B = N / V;
+  bool one_set = std::all_of(sets.per_view.begin(), sets.per_view.end(), [&](int s) { return s == sets.per_view[0]; });
+  // In eval mode every view of one set is normalised alike: no need to split.
+  if (V == 1 || (!is_training() && one_set)) return forward_view(x, sets.per_view[0]);
+  std::vector<Tensor> outs;
+  for (int64_t v = 0; v < V; ++v)
+    outs.push_back(forward_view(ops::slice(x, v * B, (v + 1) * B), sets.per_view[static_cast<size_t>(v)]));
+  return ops::cat(outs);
+}
+
+Tensor BatchNorm::forward_view(const Tensor& x, int set_index) {
+  BnStatSet& s = set(set_index);
+  if (!is_training()) {
+    return ops::batch_norm(x, s.weight, s.bias, s.running_mean, s.running_var,
+                           ops::BatchNormOptions{false, options_.momentum, options_.eps});
+  }
+  // One running-statistics update per view, as one torch BN call makes.
+  s.num_batches_tracked.data<int64_t>()[0] += 1;
+  int64_t B = x.size(0), G = options_.group_size;
+  if (G == 0 || G >= B) return normalize(x, s, true);
+  if (B % G == 1)
+    fail("BatchNorm: group_size ", G, " leaves a last group of one image in a view of ", B,
+         " (its variance is undefined)");
+  std::vector<Tensor> outs;
+  for (int64_t start = 0; start < B; start += G)
+    outs.push_back(normalize(ops::slice(x, start, std::min(B, start + G)), s, start == 0));
+  return ops::cat(outs);
+}
+
+Tensor BatchNorm::normalize(const Tensor& x, BnStatSet& s, bool update_running) {
+  ops::ChannelStats stats = ops::batch_norm_stats(x);
+  const BatchNormSync* sync = options_.sync.get();
+  if (sync && sync->all_reduce_stats) sync->all_reduce_stats(stats);
+  ops::BatchNormOptions opt{true, options_.momentum, options_.eps};
+  return ops::batch_norm_with_stats(x, s.weight, s.bias, update_running ? s.running_mean : Tensor(),
+                                    update_running ? s.running_var : Tensor(), stats, opt,
+                                    sync ? sync->all_reduce_backward_sums : nullptr);
+}
+
+}  // namespace advcl::nn

@@ -1,0 +1,167 @@
+#include "nn/checkpoint.h"
+
+#include <cctype>
+#include <set>
+#include <sstream>
+
+#include "engine/safetensors.h"
+
+namespace advcl::nn {
+
+namespace {
+
+const std::string kMomentumPrefix = "optim.momentum.";
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+bool wanted(const std::string& name, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  for (const std::string& p : prefixes)
+    if (starts_with(name, p)) return true;
+  return false;
+}
+
+// `X.bn_list.{i}.Y` -> ("X.Y", i); names without a set index -> (name, -1).
+std::pair<std::string, int> strip_bn_set(const std::string& name) {
+  const std::string key = "bn_list.";
+  size_t at = name.find(key);
+  while (at != std::string::npos && at != 0 && name[at - 1] != '.') at = name.find(key, at + 1);
+  if (at == std::string::npos) return {name, -1};
+  size_t digits = at + key.size(), end = digits;
+  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+  if (end == digits || end >= name.size() || name[end] != '.') return {name, -1};
+  return {name.substr(0, at) + name.substr(end + 1), std::stoi(name.substr(digits, end - digits))};
+}
+
+// "a, b, c" (at most `limit` names, then "and N more").
+std::string list(const std::vector<std::string>& names, size_t limit = 12) {
+  std::ostringstream os;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) os << (i ? ", " : "") << names[i];
+  if (names.size() > limit) os << " and " << names.size() - limit << " more";
+  return os.str();
+}
+
+int64_t parse_int(const std::string& path, const std::map<std::string, std::string>& md, const char* key) {
+  auto it = md.find(key);
+  if (it == md.end()) return 0;
+  try {
+    size_t used = 0;
+    int64_t v = std::stoll(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail("checkpoint ", path, ": metadata '", key, "' is '", it->second, "', not an integer");
+}
+
+}  // namespace
+
+LoadOptions LoadOptions::encoder_from_pretraining(int bn_set) {
+  LoadOptions o;
+  o.only_prefixes = {"conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."};
+  o.bn_set_from_file = bn_set;
+  o.optimizer_state = false;
+  return o;
+}
+
+void load_state_dict(Module& model, const std::map<std::string, Tensor>& tensors, const LoadOptions& options,
+                     const std::string& source) {
+  std::map<std::string, Tensor> expect;
+  for (const NamedTensor& t : model.state_dict())
+    if (wanted(t.name, options.only_prefixes)) expect[t.name] = t.tensor;
+
+  std::vector<std::string> unexpected, misshaped;
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source)
+  std::set<std::string> found;
+  for (const auto& [file_name, value] : tensors) {
+    if (starts_with(file_name, "optim.")) continue;  // optimiser state, not the model's
+    std::string name = file_name;
+    if (options.bn_set_from_file >= 0) {
+      auto [stripped, set] = strip_bn_set(file_name);
+      if (set >= 0 && set != options.bn_set_from_file) continue;  // another statistic set: deliberately skipped
+      name = stripped;
+    }
+    if (!wanted(name, options.only_prefixes)) continue;
+    auto it = expect.find(name);
+    if (it == expect.end()) {
+      unexpected.push_back(file_name);
+      continue;
+    }
+    const Tensor& dst = it->second;
+    if (value.shape() != dst.shape() || is_floating(value.dtype()) != is_floating(dst.dtype())) {
+      misshaped.push_back(file_name + " (" + dtype_name(value.dtype()) + " " + shape_str(value.shape()) +
+                          " in the file, the model's " + name + " is " + dtype_name(dst.dtype()) + " " +
+                          shape_str(dst.shape()) + ")");
+      continue;
+    }
+    found.insert(name);
+    copies.emplace_back(dst, value);
+  }
+  std::vector<std::string> missing;
+  for (const auto& [name, t] : expect)
+    if (!found.count(name)) missing.push_back(name);
+  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
+    std::ostringstream os;
+    os << source << " does not match the model";
+    if (options.bn_set_from_file >= 0) os << " (loading BN set " << options.bn_set_from_file << " of the file)";
+    os << ":";
+    if (!missing.empty()) os << " missing tensors (" << missing.size() << "): " << list(missing) << ".";
+    if (!unexpected.empty()) os << " unexpected tensors (" << unexpected.size() << "): " << list(unexpected) << ".";
+    if (!misshaped.empty()) os << " mismatched tensors (" << misshaped.size() << "): " << list(misshaped) << ".";
+    fail(os.str());
+  }
+  for (auto& [dst, src] : copies) {
+    Tensor d = dst;
+    d.copy_(src.to(d.device()));
+  }
+}
+
+void save_checkpoint(const std::string& path, const Module& model, const Sgd* optimizer, const CheckpointInfo& info) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const NamedTensor& t : model.state_dict()) tensors.emplace_back(t.name, t.tensor);
+  std::map<std::string, std::string> md = info.metadata;
+  for (const char* reserved : {"format", "format_version", "epoch", "step", "optim.lr"})
+    if (info.metadata.count(reserved)) fail("save_checkpoint ", path, ": metadata key '", reserved, "' is reserved");
+  md["format"] = kCheckpointFormat;
+  md["format_version"] = std::to_string(kCheckpointVersion);
+  md["epoch"] = std::to_string(info.epoch);
+  md["step"] = std::to_string(info.step);
+  if (optimizer) {
+    std::ostringstream lr;
+    lr.precision(17);
+    lr << optimizer->lr();
+    md["optim.lr"] = lr.str();
+    for (const auto& [name, buf] : optimizer->momentum_buffers()) tensors.emplace_back(kMomentumPrefix + name, buf);
+  }
+  save_safetensors(path, tensors, md);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, Module& model, Sgd* optimizer, const LoadOptions& options) {
+  SafetensorsFile file = load_safetensors(path);
+  auto fmt = file.metadata.find("format");
+  if (fmt != file.metadata.end()) {
+    if (fmt->second != kCheckpointFormat)
+      fail("checkpoint ", path, ": metadata format is '", fmt->second, "', expected '", kCheckpointFormat, "'");
+    int64_t version = parse_int(path, file.metadata, "format_version");
+    if (version < 1 || version > kCheckpointVersion)
+      fail("checkpoint ", path, ": format_version ", version, " is not supported (this build reads 1..",
+           kCheckpointVersion, ")");
+  }
+  load_state_dict(model, file.tensors, options, "checkpoint " + path);
+  if (optimizer && options.optimizer_state) {
+    std::map<std::string, Tensor> momentum;
+    for (const auto& [name, t] : file.tensors)
+      if (starts_with(name, kMomentumPrefix)) momentum[name.substr(kMomentumPrefix.size())] = t;
+    try {
+      optimizer->set_momentum_buffers(momentum);
+    } catch (const Error& e) {
+      fail("checkpoint ", path, ": ", e.what());
+    }
+  }
+  CheckpointInfo info;
+  info.epoch = parse_int(path, file.metadata, "epoch");
+  info.step = parse_int(path, file.metadata, "step");
+  info.metadata = file.metadata;
+  return info;
+}
+
+}  // namespace advcl::nn

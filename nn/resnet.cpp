@@ -1,0 +1,128 @@
+#include "nn/resnet.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+
+namespace advcl::nn {
+
+std::string ResNetOptions::to_json() const {
+  std::ostringstream os;
+  os << "{\"arch\":\"resnet18_cifar\",\"width\":" << width << ",\"in_channels\":" << in_channels
+     << ",\"num_bn_sets\":" << num_bn_sets << ",\"heads\":" << (heads ? "true" : "false") << ",\"proj_dim\":" << proj_dim
+     << ",\"pseudo_classes\":[";
+  for (size_t i = 0; i < pseudo_classes.size(); ++i) os << (i ? "," : "") << pseudo_classes[i];
+  os << "],\"bn_group_size\":" << bn_group_size << "}";
+  return os.str();
+}
+
+Downsample::Downsample(int64_t in, int64_t out, int stride, const BatchNormOptions& bn_opt)
+    : conv(in, out, 1, stride, 0), bn(out, bn_opt) {
+  register_module("conv", conv);
+  register_module("bn", bn);
+}
+
+Tensor Downsample::forward(const Tensor& x, const BnSets& sets) { return bn.forward(conv.forward(x), sets); }
+
+BasicBlock::BasicBlock(int64_t in, int64_t out, int stride, const BatchNormOptions& bn_opt)
+    : conv1(in, out, 3, stride, 1), bn1(out, bn_opt), conv2(out, out, 3, 1, 1), bn2(out, bn_opt) {
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("conv2", conv2);
+  register_module("bn2", bn2);
+  if (stride != 1 || in != out) {
+    downsample = std::make_unique<Downsample>(in, out, stride, bn_opt);
+    register_module("downsample", *downsample);
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x, const BnSets& sets) {
+  Tensor out = relu(bn1.forward(conv1.forward(x), sets));
+  out = bn2.forward(conv2.forward(out), sets);
+  Tensor identity = downsample ? downsample->forward(x, sets) : x;
+  return relu(ops::add(out, identity));
+}
+
+ProjectionHead::ProjectionHead(int64_t in, int64_t out, const BatchNormOptions& bn_opt)
+    : fc0(in, in), bn1(in, bn_opt), fc3(in, out) {
+  // nn.Sequential indices of the reference: 0 Linear, 1 BatchNorm1d, 2 ReLU, 3 Linear.
+  register_module("0", fc0);
+  register_module("1", bn1);
+  register_module("3", fc3);
+}
+
+Tensor ProjectionHead::forward(const Tensor& features, int64_t views) {
+  Tensor h = relu(bn1.forward(fc0.forward(features), BnSets::repeat(0, static_cast<int>(views))));
+  return ops::l2_normalize(fc3.forward(h));
+}
+
+namespace {
+BatchNormOptions backbone_bn(const ResNetOptions& o) {
+  BatchNormOptions bn;
+  bn.num_sets = o.num_bn_sets;
+  bn.group_size = o.bn_group_size;
+  bn.sync = o.bn_sync;
+  return bn;
+}
+}  // namespace
+
+ResNet18::ResNet18(const ResNetOptions& options)
+    : conv1(options.in_channels, options.width, 3, 1, 1), bn1(options.width, backbone_bn(options)), options_(options) {
+  if (options.width <= 0) fail("ResNet18: width must be positive, got ", options.width);
+  if (options.in_channels <= 0) fail("ResNet18: in_channels must be positive, got ", options.in_channels);
+  BatchNormOptions bn = backbone_bn(options);
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  int64_t in = options.width;
+  for (int stage = 0; stage < 4; ++stage) {
+    int64_t out = options.width << stage;
+    for (int b = 0; b < 2; ++b) {
+      blocks.push_back(std::make_unique<BasicBlock>(in, out, (stage > 0 && b == 0) ? 2 : 1, bn));
+      register_module("layer" + std::to_string(stage + 1) + "." + std::to_string(b), *blocks.back());
+      in = out;
+    }
+  }
+  if (options.heads) {
+    for (int64_t k : options.pseudo_classes) {
+      if (k <= 0) fail("ResNet18: pseudo-label class counts must be positive, got ", k);
+      char name[32];
+      std::snprintf(name, sizeof name, "fc_%03lld", static_cast<long long>(k));
+      fc.push_back(std::make_unique<Linear>(feature_dim(), k));
+      register_module(name, *fc.back());
+    }
+    BatchNormOptions head_bn = bn;
+    head_bn.num_sets = 1;  // head BNs are single-set in the reference
+    head_proj = std::make_unique<ProjectionHead>(feature_dim(), options.proj_dim, head_bn);
+    register_module("head_proj", *head_proj);
+  }
+  init_parameters(options.seed);
+}
+
+Tensor ResNet18::features(const Tensor& x, const BnSets& sets) {
+  if (x.dim() != 4 || x.size(1) != options_.in_channels)
+    fail("ResNet18: expected images [N, ", options_.in_channels, ", H, W], got ", shape_str(x.shape()));
+  Tensor h = relu(bn1.forward(conv1.forward(x), sets));
+  for (auto& block : blocks) h = block->forward(h, sets);
+  return global_avg_pool(h);
+}
+
+Tensor ResNet18::project(const Tensor& features, int64_t views) {
+  if (!head_proj) fail("ResNet18::project: this model was built without heads (options.heads = false)");
+  return head_proj->forward(features, views);
+}
+
+std::vector<Tensor> ResNet18::pseudo_logits(const Tensor& features) {
+  if (!options_.heads) fail("ResNet18::pseudo_logits: this model was built without heads (options.heads = false)");
+  std::vector<Tensor> out;
+  for (auto& f : fc) out.push_back(f->forward(features));
+  return out;
+}
+
+const std::vector<std::string>& ResNet18::encoder_prefixes() {
+  static const std::vector<std::string> p = {"conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."};
+  return p;
+}
+
+}  // namespace advcl::nn
