@@ -60,6 +60,7 @@ TEST_OBJ := $(TEST_CPP:%.cpp=$(BUILD)/%.o)
 LIB := $(BUILD)/libadvcl.a
 BIN := $(BUILD)/bin/advcl
 TEST_BIN := $(BUILD)/bin/advcl_tests
+BENCH_BIN := $(BUILD)/bin/advcl_bench
 
 .PHONY: all deps test sanitize bench demo clean info
 all: deps info $(LIB) $(BIN) $(TEST_BIN)
@@ -99,8 +100,12 @@ sanitize:
 	$(MAKE) SANITIZE=1 build/sanitize/bin/advcl_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/bin/advcl_tests
 
-bench: all
+bench: all $(BENCH_BIN)
 	python3 bench/run.py --build $(BUILD)
+
+$(BENCH_BIN): $(BUILD)/bench/engine_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
 
 demo:
 	@bash scripts/setup.sh --demo
@@ -110,4 +115,4 @@ demo:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/main.d $(BUILD)/bench/engine_bench.d

@@ -4,8 +4,7 @@
 // and P = OH*OW columns per image:
 //   col[(c*kH + kh)*kW + kw, n*P + oh*OW + ow] = x[n0+n, c, oh*s - pad + kh, ow*s - pad + kw]  (0 outside)
 // Then out = W[Cout, K] @ col, and the backward passes are GEMMs with the
-// transposes plus col2im, written here in gather form (each input element
-// sums the columns that read it), so it needs no atomics.
+// transposes plus col2im.
 #pragma once
 #include <cstdint>
 
@@ -22,41 +21,50 @@ struct ConvGeometry {
   ADVCL_HD int64_t P() const { return OH * OW; }
 };
 
-// Value of col element `idx` (row-major over [K, nb*P]) for images n0..n0+nb-1.
+// Row k of the column matrix (one filter tap (c, kh, kw)) for images
+// n0..n0+nb-1: nb*P values, zero where the tap falls into the padding.
+// Loops run along contiguous output columns, so there is no per-element
+// division.
 template <class T>
-ADVCL_HD T im2col_elem(const T* x, const ConvGeometry& g, int64_t n0, int64_t nb, int64_t idx) {
-  int64_t cols = nb * g.P();
-  int64_t k = idx / cols, j = idx % cols;
-  int64_t n = j / g.P(), p = j % g.P();
-  int64_t oh = p / g.OW, ow = p % g.OW;
+ADVCL_HD void im2col_row(const T* x, const ConvGeometry& g, int64_t n0, int64_t nb, int64_t k, T* row) {
   int64_t kw = k % g.kW, kh = (k / g.kW) % g.kH, c = k / (g.kW * g.kH);
-  int64_t ih = oh * g.stride - g.pad + kh, iw = ow * g.stride - g.pad + kw;
-  if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return T(0);
-  return x[(((n0 + n) * g.Cin + c) * g.H + ih) * g.W + iw];
-}
-
-// Gradient of input element `idx` (row-major over the chunk's [nb, Cin, H, W])
-// from the column gradient colg[K, nb*P].
-template <class T>
-ADVCL_HD T col2im_elem(const T* colg, const ConvGeometry& g, int64_t nb, int64_t idx) {
-  int64_t iw = idx % g.W, ih = (idx / g.W) % g.H, c = (idx / (g.W * g.H)) % g.Cin, n = idx / (g.W * g.H * g.Cin);
-  int64_t cols = nb * g.P();
-  T acc = T(0);
-  for (int64_t kh = 0; kh < g.kH; ++kh) {
-    int64_t th = ih + g.pad - kh;  // = oh * stride
-    if (th < 0 || th % g.stride) continue;
-    int64_t oh = th / g.stride;
-    if (oh >= g.OH) continue;
-    for (int64_t kw = 0; kw < g.kW; ++kw) {
-      int64_t tw = iw + g.pad - kw;
-      if (tw < 0 || tw % g.stride) continue;
-      int64_t ow = tw / g.stride;
-      if (ow >= g.OW) continue;
-      int64_t k = (c * g.kH + kh) * g.kW + kw;
-      acc += colg[k * cols + n * g.P() + oh * g.OW + ow];
+  for (int64_t n = 0; n < nb; ++n) {
+    const T* plane = x + ((n0 + n) * g.Cin + c) * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      T* dst = row + n * g.P() + oh * g.OW;
+      int64_t ih = oh * g.stride - g.pad + kh;
+      if (ih < 0 || ih >= g.H) {
+        for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = T(0);
+        continue;
+      }
+      const T* src = plane + ih * g.W;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        int64_t iw = ow * g.stride - g.pad + kw;
+        dst[ow] = (iw >= 0 && iw < g.W) ? src[iw] : T(0);
+      }
     }
   }
-  return acc;
+}
+
+// The input gradient of one (image n, channel c) plane of the chunk, from the
+// column gradient colg[K, nb*P]: every tap adds its columns back where it
+// read them (col2im). Planes are independent, so they can run in parallel.
+template <class T>
+ADVCL_HD void col2im_plane(const T* colg, const ConvGeometry& g, int64_t nb, int64_t n, int64_t c, T* plane) {
+  for (int64_t i = 0; i < g.H * g.W; ++i) plane[i] = T(0);
+  int64_t cols = nb * g.P();
+  for (int64_t kh = 0; kh < g.kH; ++kh)
+    for (int64_t kw = 0; kw < g.kW; ++kw) {
+      const T* row = colg + ((c * g.kH + kh) * g.kW + kw) * cols + n * g.P();
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        int64_t ih = oh * g.stride - g.pad + kh;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          int64_t iw = ow * g.stride - g.pad + kw;
+          if (iw >= 0 && iw < g.W) plane[ih * g.W + iw] += row[oh * g.OW + ow];
+        }
+      }
+    }
 }
 
 }  // namespace advcl::kernels

@@ -1,6 +1,7 @@
 #include "engine/ops/conv2d.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "engine/autograd.h"
 #include "engine/counters.h"
@@ -52,61 +53,72 @@ int64_t chunk_images(const ConvGeometry& g, size_t elem) {
   return std::clamp<int64_t>((int64_t{64} << 20) / per_image, 1, std::max<int64_t>(g.N, 1));
 }
 
+// Scratch memory for a chunk; uninitialised (every element is written before use).
 template <class T>
-void im2col(const T* x, const ConvGeometry& g, int64_t n0, int64_t nb, T* col) {
-  parallel_for(g.K() * nb * g.P(), [&](int64_t i) { col[i] = kernels::im2col_elem(x, g, n0, nb, i); });
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
 }
 
-// [nb, Cout, P] (slice of an NCHW tensor) <-> [Cout, nb*P] (GEMM layout).
+template <class T>
+void im2col(const T* x, const ConvGeometry& g, int64_t n0, int64_t nb, T* col) {
+  int64_t cols = nb * g.P();
+  parallel_for(g.K(), [&](int64_t k) { kernels::im2col_row(x, g, n0, nb, k, col + k * cols); }, 2);
+}
+
+// [nb, Cout, P] (slice of an NCHW tensor) -> [Cout, nb*P] (GEMM layout).
 template <class T>
 void nchw_to_rows(const T* src, const ConvGeometry& g, int64_t nb, T* dst) {
   int64_t P = g.P();
-  parallel_for(nb * g.Cout * P, [&](int64_t i) {
-    int64_t p = i % P, co = (i / P) % g.Cout, n = i / (P * g.Cout);
-    dst[co * nb * P + n * P + p] = src[i];
-  });
+  parallel_for(nb * g.Cout, [&](int64_t i) {
+    int64_t co = i % g.Cout, n = i / g.Cout;
+    std::copy(src + i * P, src + (i + 1) * P, dst + co * nb * P + n * P);
+  }, 16);
 }
 
 template <class T>
 void cpu_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
-  std::vector<T> col(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  auto col = scratch<T>(K * chunk * P), rows = scratch<T>(g.Cout * chunk * P);
   for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
     int64_t nb = std::min(chunk, g.N - n0);
-    im2col(x, g, n0, nb, col.data());
-    blas::gemm(false, false, g.Cout, nb * P, K, T(1), w, K, col.data(), nb * P, T(0), rows.data(), nb * P);
+    im2col(x, g, n0, nb, col.get());
+    blas::gemm(false, false, g.Cout, nb * P, K, T(1), w, K, col.get(), nb * P, T(0), rows.get(), nb * P);
     T* out = y + n0 * g.Cout * P;
-    parallel_for(nb * g.Cout * P, [&](int64_t i) {
-      int64_t p = i % P, co = (i / P) % g.Cout, n = i / (P * g.Cout);
-      out[i] = rows[co * nb * P + n * P + p] + (bias ? bias[co] : T(0));
-    });
+    parallel_for(nb * g.Cout, [&](int64_t i) {
+      int64_t co = i % g.Cout, n = i / g.Cout;
+      const T* src = rows.get() + co * nb * P + n * P;
+      T b = bias ? bias[co] : T(0);
+      for (int64_t p = 0; p < P; ++p) out[i * P + p] = src[p] + b;
+    }, 16);
   }
 }
 
 template <class T>
 void cpu_backward_data(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
-  std::vector<T> colg(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  auto colg = scratch<T>(K * chunk * P), rows = scratch<T>(g.Cout * chunk * P);
   for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
     int64_t nb = std::min(chunk, g.N - n0);
-    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.data());
+    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.get());
     // colg[K, nb*P] = Wᵀ[K, Cout] @ rows[Cout, nb*P]
-    blas::gemm(true, false, K, nb * P, g.Cout, T(1), w, K, rows.data(), nb * P, T(0), colg.data(), nb * P);
+    blas::gemm(true, false, K, nb * P, g.Cout, T(1), w, K, rows.get(), nb * P, T(0), colg.get(), nb * P);
     T* out = gx + n0 * g.Cin * g.H * g.W;
-    parallel_for(nb * g.Cin * g.H * g.W, [&](int64_t i) { out[i] = kernels::col2im_elem(colg.data(), g, nb, i); });
+    parallel_for(nb * g.Cin, [&](int64_t i) {
+      kernels::col2im_plane(colg.get(), g, nb, i / g.Cin, i % g.Cin, out + i * g.H * g.W);
+    }, 2);
   }
 }
 
 template <class T>
 void cpu_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   int64_t chunk = chunk_images(g, sizeof(T)), K = g.K(), P = g.P();
-  std::vector<T> col(static_cast<size_t>(K * chunk * P)), rows(static_cast<size_t>(g.Cout * chunk * P));
+  auto col = scratch<T>(K * chunk * P), rows = scratch<T>(g.Cout * chunk * P);
   for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
     int64_t nb = std::min(chunk, g.N - n0);
-    im2col(x, g, n0, nb, col.data());
-    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.data());
+    im2col(x, g, n0, nb, col.get());
+    nchw_to_rows(gy + n0 * g.Cout * P, g, nb, rows.get());
     // gw[Cout, K] (+)= rows[Cout, nb*P] @ colᵀ[nb*P, K]
-    blas::gemm(false, true, g.Cout, K, nb * P, T(1), rows.data(), nb * P, col.data(), nb * P, T(n0 ? 1 : 0), gw, K);
+    blas::gemm(false, true, g.Cout, K, nb * P, T(1), rows.get(), nb * P, col.get(), nb * P, T(n0 ? 1 : 0), gw, K);
   }
   if (g.N == 0) std::fill(gw, gw + g.Cout * K, T(0));
 }

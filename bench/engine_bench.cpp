@@ -1,0 +1,103 @@
+// Timings of the engine's heavy ops at ResNet-18 (CIFAR) shapes. Prints one
+// JSON object per line: {"name": ..., "ms": ...} (median of the runs).
+// Run through bench/run.py, which times PyTorch on the same shapes and threads.
+//   advcl_bench [--threads N] [--batch B] [--repeat R] [--dtype float32]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/parallel.h"
+
+using namespace advcl;
+
+namespace {
+
+double median_ms(const std::function<void()>& f, int repeat) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < repeat; ++i) {
+    auto a = std::chrono::steady_clock::now();
+    f();
+    auto b = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void report(const std::string& name, double ms) {
+  std::printf("{\"name\": \"%s\", \"ms\": %.3f}\n", name.c_str(), ms);
+  std::fflush(stdout);
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t cin, cout, hw, k, stride, pad;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, repeat = 5;
+  int64_t batch = 128;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "advcl_bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::atoi(next());
+    else if (a == "--batch") batch = std::atoll(next());
+    else if (a == "--repeat") repeat = std::atoi(next());
+    else {
+      std::fprintf(stderr, "usage: advcl_bench [--threads N] [--batch B] [--repeat R]\n");
+      return 2;
+    }
+  }
+  set_num_threads(threads);
+  std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d\n", threads, static_cast<long long>(batch),
+               repeat);
+  // The distinct convolutions of ResNet-18 (CIFAR), by input size.
+  const ConvCase convs[] = {
+      {"conv_stem_3_64_32", 3, 64, 32, 3, 1, 1},    {"conv_64_64_32", 64, 64, 32, 3, 1, 1},
+      {"conv_64_128_32_s2", 64, 128, 32, 3, 2, 1},  {"conv_128_128_16", 128, 128, 16, 3, 1, 1},
+      {"conv_128_256_16_s2", 128, 256, 16, 3, 2, 1}, {"conv_256_256_8", 256, 256, 8, 3, 1, 1},
+      {"conv_256_512_8_s2", 256, 512, 8, 3, 2, 1},  {"conv_512_512_4", 512, 512, 4, 3, 1, 1},
+      {"conv1x1_64_128_32_s2", 64, 128, 32, 1, 2, 0},
+  };
+  uint32_t step = 0;
+  for (const ConvCase& c : convs) {
+    Tensor x = ops::rand_uniform({batch, c.cin, c.hw, c.hw}, {1, 0, step++, 0}, -1, 1);
+    Tensor w = ops::rand_uniform({c.cout, c.cin, c.k, c.k}, {1, 0, step++, 0}, -0.1, 0.1);
+    x.set_requires_grad();
+    w.set_requires_grad();
+    ops::Conv2dOptions opt{static_cast<int>(c.stride), static_cast<int>(c.pad)};
+    report(std::string(c.name) + ".fwd", median_ms([&] {
+             NoGradGuard g;
+             ops::conv2d(x, w, Tensor(), opt);
+           }, repeat));
+    report(std::string(c.name) + ".fwd_bwd", median_ms([&] {
+             Tensor y = ops::conv2d(x, w, Tensor(), opt);
+             grad(y, {x, w}, Tensor::ones(y.shape()));
+           }, repeat));
+  }
+  {
+    Tensor x = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -1, 1).set_requires_grad();
+    Tensor w = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();
+    Tensor b = ops::rand_uniform({512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();
+    report("linear_512x512_b512.fwd_bwd", median_ms([&] {
+             Tensor y = ops::linear(x, w, b);
+             grad(y, {x, w, b}, Tensor::ones(y.shape()));
+           }, repeat * 4));
+  }
+  return 0;
+}
