@@ -4,7 +4,6 @@ namespace advcl::data {
 
 void crop_padded_to_float(const ImageU8& in, int64_t padding, int64_t top, int64_t left, int64_t size, bool flip,
                           float* out) {
-  const float scale = 1.0f / 255.0f;
   for (int64_t c = 0; c < in.c; ++c)
     for (int64_t y = 0; y < size; ++y) {
       int64_t sy = top + y - padding;  // row in the unpadded image
@@ -12,7 +11,8 @@ void crop_padded_to_float(const ImageU8& in, int64_t padding, int64_t top, int64
       for (int64_t x = 0; x < size; ++x) {
         int64_t sx = left + (flip ? size - 1 - x : x) - padding;
         bool inside = sy >= 0 && sy < in.h && sx >= 0 && sx < in.w;
-        row[x] = inside ? in.data[(c * in.h + sy) * in.w + sx] * scale : 0.0f;
+        // A true division, not * (1/255): bit-identical to torchvision's ToTensor (x.float().div(255)).
+        row[x] = inside ? static_cast<float>(in.data[(c * in.h + sy) * in.w + sx]) / 255.0f : 0.0f;
       }
     }
 }
@@ -21,7 +21,7 @@ Shape ToFloat::view_shape(int64_t, int64_t c, int64_t h, int64_t w) const { retu
 
 void ToFloat::apply(const ImageU8& in, SampleRng&, float* const* out) const {
   const int64_t n = in.c * in.h * in.w;
-  for (int64_t i = 0; i < n; ++i) out[0][i] = in.data[i] * (1.0f / 255.0f);
+  for (int64_t i = 0; i < n; ++i) out[0][i] = static_cast<float>(in.data[i]) / 255.0f;  // as ToTensor
 }
 
 CropFlip::CropFlip(int64_t size, int64_t padding, double flip_prob)

@@ -27,8 +27,13 @@ class SampleRng {
   // Uniform double in (0, 1).
   double uniform() { return key_.uniform_double(pos_++); }
   // An independent stream for sub-pipeline `k` (views of a MultiView): draw
-  // positions k * 2^40 onwards, far beyond what one pipeline uses.
-  SampleRng fork(uint64_t k) const { return SampleRng(key_, (k + 1) << 40); }
+  // positions (k + 1) * 2^24 onwards, far beyond what one pipeline uses. (A
+  // RngKey addresses 2^33 draw positions: the Philox block counter is 32 bits
+  // and each draw takes two words; k must stay below 2^9 - 1.)
+  SampleRng fork(uint64_t k) const {
+    if (k >= 511) fail("SampleRng::fork: sub-stream ", k, " out of range (at most 510)");
+    return SampleRng(key_, (k + 1) << 24);
+  }
   const RngKey& key() const { return key_; }
 
  private:
@@ -52,7 +57,7 @@ class SampleTransform {
   virtual void apply(const ImageU8& in, SampleRng& rng, float* const* out) const = 0;
 };
 
-// Pixels / 255 as float in [0, 1]; no normalisation, no randomness.
+// Pixels / 255 as float in [0, 1] (torchvision ToTensor); no normalisation, no randomness.
 class ToFloat : public SampleTransform {
  public:
   Shape view_shape(int64_t v, int64_t c, int64_t h, int64_t w) const override;
