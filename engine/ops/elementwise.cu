@@ -1,11 +1,13 @@
 // CUDA side of the broadcasting binary ops and of sum_to
 // (engine/ops/elementwise_cuda.h). Unary ops: engine/ops/elementwise_unary.cu.
 #include "cuda/launch.cuh"
+#include "cuda/sum_to_index.h"
 #include "engine/kernels/elementwise.h"
 #include "engine/ops/elementwise_cuda.h"
 
 namespace advcl::cuda_ops {
 
+using cuda::SumToIndex;
 using kernels::BroadcastIndex;
 
 namespace {
@@ -34,28 +36,6 @@ struct BinaryBwd {
     int64_t oa, ob;
     idx.offsets(i, oa, ob);
     out[i] = which == 0 ? op.da(a[oa], b[ob], g[i]) : op.db(a[oa], b[ob], g[i]);
-  }
-};
-
-// sum_to without atomics, so that the result does not depend on thread
-// timing: each output element sums its inputs in a fixed order. In `idx`
-// (as the CPU path builds it) `sizes` is the input's shape and `a_strides`
-// the output's strides, 0 along the summed dimensions. An output element j
-// and a position r among the summed elements name input element
-// in_offset(j, r).
-struct SumToIndex {
-  BroadcastIndex idx;
-  int64_t in_strides[kernels::kMaxDims];  // row-major strides of the input
-
-  __host__ __device__ int64_t in_offset(int64_t j, int64_t r) const {
-    int64_t off = 0;
-    for (int d = idx.ndim - 1; d >= 0; --d) {
-      if (idx.sizes[d] == 1) continue;
-      int64_t& k = idx.a_strides[d] != 0 ? j : r;  // kept or summed dimension
-      off += (k % idx.sizes[d]) * in_strides[d];
-      k /= idx.sizes[d];
-    }
-    return off;
   }
 };
 
@@ -108,12 +88,7 @@ void binary_backward(const Op& op, const BroadcastIndex& idx, const T* a, const 
 template <class T>
 void sum_to(const BroadcastIndex& idx, const T* x, T* out, int64_t n_in, int64_t n_out) {
   if (n_out <= 0) return;
-  SumToIndex si{idx, {}};
-  int64_t s = 1;
-  for (int d = idx.ndim - 1; d >= 0; --d) {
-    si.in_strides[d] = s;
-    s *= idx.sizes[d];
-  }
+  SumToIndex si(idx);
   int64_t per_out = n_in / n_out;
   // Every output element is written (the caller's zero fill is not needed).
   if (per_out < 64) {
