@@ -41,13 +41,17 @@ inline std::string index_str(const Shape& shape, int64_t flat) {
   return "[" + s + "]";
 }
 
-// Elementwise |got - want| <= atol * max|want| + rtol * |want|: rtol bounds the
-// error of each element relative to itself, atol (relative to the tensor's
-// largest magnitude) allows for the cancellation that leaves some elements of a
-// sum near zero. NaN must meet NaN and an infinity the same infinity.
+// Elementwise |got - want| <= atol * max|want| + rtol * |want| + floor: rtol
+// bounds the error of each element relative to itself, atol (relative to the
+// tensor's largest magnitude) allows for the cancellation that leaves some
+// elements of a sum near zero, and the absolute floor (default 0) is for
+// tensors that are zero up to rounding as a whole (e.g. the gradient of a bias
+// that a batch norm follows), where max|want| is itself rounding noise.
+// NaN must meet NaN and an infinity the same infinity.
 struct Tolerance {
   double rtol;
   double atol;
+  double floor = 0;
 };
 
 // Compares any floating or integer tensors as doubles (integers exactly when
@@ -71,7 +75,7 @@ inline ::testing::AssertionResult close(const std::string& name, const Tensor& g
     if (same_special) continue;
     if (std::isnan(err)) err = INFINITY;  // a NaN or an infinity where a number was expected
     if (err > max_abs || max_at < 0) max_abs = err, max_at = static_cast<int64_t>(i);
-    double allowed = tol.atol * scale + tol.rtol * std::abs(w[i]);
+    double allowed = tol.atol * scale + tol.rtol * std::abs(w[i]) + tol.floor;
     double ratio = err == 0 ? 0 : (allowed > 0 ? err / allowed : INFINITY);
     if (ratio > worst_ratio) worst_ratio = ratio, worst_at = static_cast<int64_t>(i);
   }
@@ -81,8 +85,9 @@ inline ::testing::AssertionResult close(const std::string& name, const Tensor& g
   os << name << " " << shape_str(want.shape()) << ": max abs error " << max_abs << " at "
      << index_str(want.shape(), max_at) << " (got " << g[max_at] << ", want " << w[max_at] << "); worst element "
      << index_str(want.shape(), worst_at) << " got " << g[worst_at] << ", want " << w[worst_at] << ", "
-     << worst_ratio << "x the tolerance (rtol " << tol.rtol << ", atol " << tol.atol << " x max|want| " << scale
-     << ")";
+     << worst_ratio << "x the tolerance (rtol " << tol.rtol << ", atol " << tol.atol << " x max|want| " << scale;
+  if (tol.floor > 0) os << ", floor " << tol.floor;
+  os << ")";
   return ::testing::AssertionFailure() << os.str();
 }
 

@@ -158,6 +158,11 @@ TEST(Golden, ComparisonNamesTensorAndIndex) {
   Tensor nan = Tensor::full({2}, NAN, DType::Float64);
   EXPECT_TRUE(testing_util::close("nan", nan, nan, kExact));
   EXPECT_FALSE(testing_util::close("nan vs 0", nan, Tensor::zeros({2}, DType::Float64), {1, 1}));
+  // Rounding noise around a tensor that is zero as a whole: only an absolute floor accepts it.
+  Tensor noise = Tensor::from_vector<double>({1e-16, -2e-17}, {2});
+  Tensor other = Tensor::from_vector<double>({-3e-16, 5e-17}, {2});
+  EXPECT_FALSE(testing_util::close("noise", other, noise, {1e-6, 1e-6}));
+  EXPECT_TRUE(testing_util::close("noise", other, noise, {1e-6, 1e-6, 1e-12}));
 }
 
 TEST(Golden, FileLoadsAndHasEveryFamily) {
