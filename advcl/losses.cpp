@@ -1,0 +1,51 @@
+#include "advcl/losses.h"
+
+#include "engine/ops.h"
+
+namespace advcl::method {
+
+Tensor supcon_loss(const std::vector<Tensor>& views, double temperature, double base_temperature) {
+  if (views.size() < 2) fail("supcon_loss: needs at least 2 views, got ", views.size());
+  if (!(temperature > 0) || !(base_temperature > 0))
+    fail("supcon_loss: temperatures must be positive, got ", temperature, " and ", base_temperature);
+  const Tensor& first = views[0];
+  check_dim("supcon_loss", first, 2, "feature matrix [B, D]");
+  for (const Tensor& v : views) check_same_shape("supcon_loss", first, v);
+  int64_t V = static_cast<int64_t>(views.size()), B = first.size(0), N = V * B;
+
+  // Constant masks, built on the host: the diagonal is pushed to -1e9 so that
+  // exp() of it is exactly 0 (an anchor is not in its own denominator) while
+  // staying finite (a -inf would turn 0 * -inf into NaN below); the positive
+  // mask marks the other views of the same image.
+  std::vector<double> self(static_cast<size_t>(N * N), 0.0), positive(static_cast<size_t>(N * N), 0.0);
+  for (int64_t a = 0; a < N; ++a) {
+    self[a * N + a] = -1e9;
+    for (int64_t v = 0; v < V; ++v) {
+      int64_t p = v * B + a % B;
+      if (p != a) positive[a * N + p] = 1.0;
+    }
+  }
+  auto constant = [&](const std::vector<double>& values) {
+    return Tensor::from_vector<double>(values, {N, N}).to(first.dtype()).to(first.device());
+  };
+  Tensor f = ops::cat(views);
+  Tensor logits = ops::add(ops::div(ops::matmul(f, f, false, true), temperature), constant(self));
+  Tensor log_prob = ops::log_softmax(logits);
+  Tensor pos_sum = ops::sum(ops::mul(log_prob, constant(positive)));
+  // every anchor has V - 1 positives: the mean over positives, then over anchors
+  double scale = -(temperature / base_temperature) / static_cast<double>((V - 1) * N);
+  return ops::mul(pos_sum, scale);
+}
+
+Tensor pseudo_label_ce(const std::vector<Tensor>& logits, const std::vector<Tensor>& labels) {
+  if (logits.empty() || logits.size() != labels.size())
+    fail("pseudo_label_ce: ", logits.size(), " heads but ", labels.size(), " label sets");
+  Tensor total;
+  for (size_t k = 0; k < logits.size(); ++k) {
+    Tensor ce = ops::cross_entropy(logits[k], labels[k], ops::Reduction::Mean, -1);
+    total = total.defined() ? ops::add(total, ce) : ce;
+  }
+  return ops::div(total, static_cast<double>(logits.size()));
+}
+
+}  // namespace advcl::method
