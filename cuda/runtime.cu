@@ -3,6 +3,7 @@
 #include "cuda/runtime.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -33,13 +34,25 @@ class DeviceGuard {
 // code this device can run.
 __global__ void probe_kernel() {}
 
+// The architectures this file was compiled for, as "8.0, 9.0" (nvcc's
+// __CUDA_ARCH_LIST__ is "800,900"); the other .cu files share the flags.
 std::string compiled_archs() {
 #ifdef __CUDA_ARCH_LIST__
 #define ADVCL_STR2(...) #__VA_ARGS__
 #define ADVCL_STR(...) ADVCL_STR2(__VA_ARGS__)
-  return ADVCL_STR(__CUDA_ARCH_LIST__);  // e.g. "800,900"
+  std::string list = ADVCL_STR(__CUDA_ARCH_LIST__), out;
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    int arch = std::atoi(list.substr(start, end - start).c_str());
+    if (!out.empty()) out += ", ";
+    out += std::to_string(arch / 100) + "." + std::to_string(arch % 100 / 10);
+    start = end + 1;
+  }
+  return out;
 #else
-  return "sm_80, sm_90 and compute_90 PTX (the Makefile's CUDA_ARCH)";
+  return "8.0 and 9.0 (the Makefile's CUDA_ARCH)";
 #endif
 }
 
@@ -122,6 +135,7 @@ void check_device(int device) {
     int cc = prop.major * 10 + prop.minor;
     fail("cuda: ", prop.name, " (cuda:", device, ") has compute capability ", prop.major, ".", prop.minor,
          " but this advcl binary holds code only for compute capabilities ", compiled_archs(),
+         " (plus PTX for newer GPUs)",
          e == cudaErrorUnsupportedPtxVersion ? " (and its PTX is too new for the installed driver)" : "",
          ". Rebuild with: make clean && make CUDA=1 CUDA_ARCH='-gencode arch=compute_", cc, ",code=sm_", cc, "'");
   }

@@ -1,7 +1,9 @@
 // CUDA side of the random fills (engine/ops/random_cuda.h): the same
 // kernels::RandomFill per element as the CPU loop, so a tensor drawn on the
-// GPU holds the CPU's numbers (uniform, bernoulli and integers bit for bit;
-// normals to the last bit of log/cos).
+// GPU holds the CPU's numbers: bit for bit for uniform [0, 1), bernoulli and
+// integers; to the last bit for other uniform ranges (nvcc fuses
+// lo + (hi - lo) * u into one FMA, g++ for x86-64 rounds twice) and normals
+// (CUDA's log/cos may differ from libm's in the last bit).
 #include "cuda/launch.cuh"
 #include "engine/ops/random_cuda.h"
 
