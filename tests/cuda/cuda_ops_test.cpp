@@ -81,8 +81,22 @@ Tensor positive(const Tensor& x) { return ops::add(ops::abs(x), 0.1); }
 TEST(CudaRuntime, DeviceCountIsZeroWithoutCuda) {
   if (!cuda_built()) {
     EXPECT_EQ(cuda::device_count(), 0);
+    try {
+      cuda::device_alloc(16, 0);
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("make CUDA=1"), std::string::npos) << e.what();
+    }
   }
   EXPECT_GE(cuda::device_count(), 0);
+}
+
+TEST(CudaRuntime, SettingsDefaultToReproducibleFullPrecision) {
+  EXPECT_TRUE(cuda::deterministic());
+  EXPECT_FALSE(cuda::allow_tf32());
+  cuda::set_allow_tf32(true);
+  EXPECT_TRUE(cuda::allow_tf32());
+  cuda::set_allow_tf32(false);
 }
 
 TEST(CudaRuntime, CopiesRoundTripAndZeros) {
