@@ -32,6 +32,14 @@ struct Taps {
   std::vector<std::vector<float>> weight;
 };
 
+}  // namespace
+
+struct ResizeTaps {
+  Taps x, y;
+};
+
+namespace {
+
 Taps make_taps(int64_t in, int64_t out) {
   Taps t;
   double scale = static_cast<double>(in) / static_cast<double>(out);
@@ -61,8 +69,10 @@ uint8_t to_u8(float v) { return static_cast<uint8_t>(std::min(255.0f, std::max(0
 
 }  // namespace
 
-void resize_plane_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t oh, int64_t ow) {
-  Taps tx = make_taps(w, ow), ty = make_taps(h, oh);
+namespace {
+
+void resize_with(const Taps& tx, const Taps& ty, const float* src, int64_t h, int64_t w, float* dst, int64_t oh,
+                 int64_t ow) {
   std::vector<float> tmp(static_cast<size_t>(h * ow));  // horizontal pass first, as PIL
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < ow; ++x) {
@@ -79,6 +89,12 @@ void resize_plane_bilinear(const float* src, int64_t h, int64_t w, float* dst, i
       dst[y * ow + x] = acc;
     }
   }
+}
+
+}  // namespace
+
+void resize_plane_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t oh, int64_t ow) {
+  resize_with(make_taps(w, ow), make_taps(h, oh), src, h, w, dst, oh, ow);
 }
 
 ImageFitter::ImageFitter(int64_t in_c, int64_t in_h, int64_t in_w, int64_t size, int64_t channels, FitMode mode,
@@ -102,6 +118,7 @@ ImageFitter::ImageFitter(int64_t in_c, int64_t in_h, int64_t in_w, int64_t size,
     resize_ = mode == FitMode::Resize || (mode == FitMode::Auto && !smaller);
     if (!note.str().empty()) note << ", ";
     if (resize_) {
+      taps_ = std::make_shared<const ResizeTaps>(ResizeTaps{make_taps(in_w, size), make_taps(in_h, size)});
       note << "resized bilinear " << in_h << "x" << in_w << " -> " << size << "x" << size;
     } else {
       pad_top_ = (size - in_h) / 2;
@@ -120,6 +137,15 @@ void ImageFitter::apply(const uint8_t* src, uint8_t* dst) const {
     return;
   }
   int64_t plane = h_ * w_, oplane = oh_ * ow_;
+  if (!resize_ && (oc_ == c_ || c_ == 1)) {  // padding and/or replication: plain copies
+    std::fill(dst, dst + oc_ * oplane, uint8_t{0});
+    for (int64_t c = 0; c < oc_; ++c) {
+      const uint8_t* s = src + (c_ == 1 ? 0 : c * plane);
+      for (int64_t y = 0; y < h_; ++y)
+        std::copy(s + y * w_, s + (y + 1) * w_, dst + c * oplane + (y + pad_top_) * ow_ + pad_left_);
+    }
+    return;
+  }
   // Channels first, into floats, so a resize sees the final channel count.
   std::vector<float> chans(static_cast<size_t>(oc_ * plane));
   for (int64_t c = 0; c < oc_; ++c)
@@ -133,7 +159,7 @@ void ImageFitter::apply(const uint8_t* src, uint8_t* dst) const {
   if (resize_) {
     std::vector<float> out(static_cast<size_t>(oplane));
     for (int64_t c = 0; c < oc_; ++c) {
-      resize_plane_bilinear(chans.data() + c * plane, h_, w_, out.data(), oh_, ow_);
+      resize_with(taps_->x, taps_->y, chans.data() + c * plane, h_, w_, out.data(), oh_, ow_);
       for (int64_t i = 0; i < oplane; ++i) dst[c * oplane + i] = to_u8(out[i]);
     }
     return;

@@ -16,10 +16,13 @@
 // convert("L"): L = (299 R + 587 G + 114 B) / 1000, rounded.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace advcl::data {
+
+struct ResizeTaps;  // filter weights of one resize, computed once (image_fit.cpp)
 
 enum class FitMode {
   Auto,    // pad when the image is not larger than the target, else resize
@@ -54,6 +57,7 @@ class ImageFitter {
   bool identity_ = true, resize_ = false;
   int64_t pad_top_ = 0, pad_left_ = 0;
   std::string note_;
+  std::shared_ptr<const ResizeTaps> taps_;
 };
 
 // The bilinear resize described above, on one plane of floats.
