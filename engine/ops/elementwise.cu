@@ -25,6 +25,36 @@ struct BinaryFwd {
   }
 };
 
+// Same-shape inputs: no index arithmetic (the common case in a network).
+template <class Op, class T>
+struct BinaryFwdPlain {
+  Op op;
+  const T *a, *b;
+  T* y;
+  __device__ void operator()(int64_t i) const { y[i] = op.fwd(a[i], b[i]); }
+};
+
+template <class Op, class T>
+struct BinaryBwdPlain {
+  Op op;
+  const T *a, *b, *g;
+  T* out;
+  int which;
+  __device__ void operator()(int64_t i) const {
+    out[i] = which == 0 ? op.da(a[i], b[i], g[i]) : op.db(a[i], b[i], g[i]);
+  }
+};
+
+// True when neither input is broadcast: both are laid out like the output.
+bool plain(const BroadcastIndex& idx) {
+  int64_t s = 1;
+  for (int d = idx.ndim - 1; d >= 0; --d) {
+    if (idx.sizes[d] != 1 && (idx.a_strides[d] != s || idx.b_strides[d] != s)) return false;
+    s *= idx.sizes[d];
+  }
+  return true;
+}
+
 template <class Op, class T>
 struct BinaryBwd {
   Op op;
@@ -76,13 +106,19 @@ __global__ void sum_to_block_kernel(SumToIndex si, const T* x, T* out, int64_t n
 
 template <class Op, class T>
 void binary_forward(const Op& op, const BroadcastIndex& idx, const T* a, const T* b, T* y, int64_t n) {
-  cuda::launch("elementwise binary forward", n, BinaryFwd<Op, T>{op, idx, a, b, y});
+  if (plain(idx))
+    cuda::launch("elementwise binary forward", n, BinaryFwdPlain<Op, T>{op, a, b, y});
+  else
+    cuda::launch("elementwise binary forward", n, BinaryFwd<Op, T>{op, idx, a, b, y});
 }
 
 template <class Op, class T>
 void binary_backward(const Op& op, const BroadcastIndex& idx, const T* a, const T* b, const T* g, T* out, int which,
                      int64_t n) {
-  cuda::launch("elementwise binary backward", n, BinaryBwd<Op, T>{op, idx, a, b, g, out, which});
+  if (plain(idx))
+    cuda::launch("elementwise binary backward", n, BinaryBwdPlain<Op, T>{op, a, b, g, out, which});
+  else
+    cuda::launch("elementwise binary backward", n, BinaryBwd<Op, T>{op, idx, a, b, g, out, which});
 }
 
 template <class T>

@@ -172,6 +172,9 @@ TEST(CudaOps, ElementwiseBinaryWithBroadcasting) {
   compare("div", [](auto& v) { return ops::div(v[0], positive(v[1])); }, {a, b}, both, 1e-12);
   compare("minimum", [](auto& v) { return ops::minimum(v[0], v[1]); }, {a, b}, both, 1e-12);
   compare("maximum", [](auto& v) { return ops::maximum(v[0], v[1]); }, {a, b}, both, 1e-12);
+  // Same shapes take the plain (no index arithmetic) kernels.
+  compare("div same shape", [](auto& v) { return ops::div(v[0], positive(v[1])); }, {randn({7, 300}, 40), randn({7, 300}, 41)},
+          both, 1e-12);
   // Gradients summed over many rows take sum_to's block-per-output path.
   compare("add (long sum_to)", [](auto& v) { return ops::add(v[0], v[1]); }, {randn({300, 70}, 3), randn({70}, 4)},
           both, 1e-12);
