@@ -43,7 +43,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int64_t rank = 0, world = 1;
   int workers = 2;   // background threads; 0 builds batches in next() itself
-  int prefetch = 2;  // batches built ahead of the consumer (at least 1)
+  // Batches built ahead of the consumer, being built or ready (at least 1).
+  // Each worker builds one whole batch, so prefetch >= workers keeps all busy.
+  int prefetch = 4;
 };
 
 // Where the loader is: the next batch next() returns is batch `batch` of

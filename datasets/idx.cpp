@@ -34,7 +34,7 @@ bool find_idx(const std::string& root, const std::string& split, std::string& im
   if (split == "train") prefix = "train";
   else if (split == "test") prefix = "t10k";
   else fail("MNIST/Fashion-MNIST: --split must be train or test, got '", split, "'");
-  for (const char* sub : {"", "raw", "FashionMNIST/raw", "MNIST/raw"}) {
+  for (const char* sub : {"", "raw", "FashionMNIST/raw", "MNIST/raw", "fashion-mnist", "mnist"}) {
     std::string dir = *sub ? path_join(root, sub) : root;
     for (const char* ext : {".gz", ""}) {
       std::string im = path_join(dir, prefix + "-images-idx3-ubyte" + ext);

@@ -3,7 +3,7 @@
 //   (big-endian int32), then N*rows*cols bytes, row-major;
 //   {train,t10k}-labels-idx1-ubyte[.gz]: magic 0x00000801, N, then N bytes 0..9.
 // Found in root, root/raw, root/FashionMNIST/raw or root/MNIST/raw (the
-// torchvision layouts). The 28x28 grey images are fitted as requested
+// torchvision layouts), root/fashion-mnist or root/mnist. The 28x28 grey images are fitted as requested
 // (datasets/image_fit.h): for a 32x32 model, zero-padded by 2 on each side by
 // default (--fit auto/pad) or resized (--fit resize); --channels 3 replicates grey.
 #pragma once
