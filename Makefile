@@ -35,7 +35,7 @@ BUILD := build/$(VARIANT)
 
 CXX ?= g++
 CXXFLAGS := -std=c++17 -O3 -g -fopenmp -Wall -Wextra -Wno-unknown-pragmas -I. -DADVCL_CUDA=$(CUDA) -MMD -MP
-LDLIBS := -lopenblas -lz -lpthread -fopenmp
+LDLIBS := -ldnnl -lopenblas -lz -lpthread -fopenmp
 ifeq ($(SANITIZE),1)
   CXXFLAGS := $(filter-out -O3,$(CXXFLAGS)) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDLIBS += -fsanitize=address,undefined
@@ -63,7 +63,7 @@ TEST_BIN := $(BUILD)/bin/advcl_tests
 BENCH_BIN := $(BUILD)/bin/advcl_bench
 
 .PHONY: all deps test sanitize bench demo clean info
-all: deps info $(LIB) $(BIN) $(TEST_BIN)
+all: deps info $(LIB) $(BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(BIN) and $(TEST_BIN) ($(VARIANT), CUDA=$(CUDA))"
 
 deps:

@@ -6,7 +6,7 @@
 #   scripts/setup.sh --mpi    also Open MPI (multi-rank tests)
 set -euo pipefail
 
-packages=(g++ make pkg-config libopenblas-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev)
+packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev)
 for arg in "$@"; do
   case "$arg" in
     --demo) packages+=(dataset-fashion-mnist) ;;

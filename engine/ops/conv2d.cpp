@@ -1,13 +1,15 @@
 #include "engine/ops/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "engine/autograd.h"
 #include "engine/counters.h"
 #include "engine/dispatch.h"
 #include "engine/ops/conv2d_cuda.h"
-#include "engine/ops/gemm.h"
+#include "engine/onednn_conv.h"
+#include "engine/blas.h"
 #include "engine/parallel.h"
 
 namespace advcl::ops {
@@ -134,7 +136,12 @@ void cpu_backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
   }, 8);
 }
 
+std::atomic<CpuPath> g_cpu_path{CpuPath::OneDnn};
+
 }  // namespace
+
+CpuPath cpu_path() { return g_cpu_path.load(); }
+void set_cpu_path(CpuPath p) { g_cpu_path.store(p); }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
   ConvGeometry g = checked_geometry(x, w, b, opt);
@@ -144,6 +151,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
     const T* bp = b.defined() ? b.data<T>() : nullptr;
     if (x.device().is_cuda())
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>()));
+    else if constexpr (std::is_same_v<T, float>)
+      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>())
+                                    : cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
     else
       cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
   });
@@ -158,6 +168,9 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
     using T = decltype(tag);
     if (gy.device().is_cuda())
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>()));
+    else if constexpr (std::is_same_v<T, float>)
+      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>())
+                                    : cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
     else
       cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
   });
@@ -172,6 +185,9 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_
     using T = decltype(tag);
     if (gy.device().is_cuda())
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>()));
+    else if constexpr (std::is_same_v<T, float>)
+      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>())
+                                    : cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
     else
       cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
   });

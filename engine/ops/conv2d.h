@@ -1,7 +1,8 @@
 // 2-D convolution (cross-correlation, as PyTorch's conv2d), NCHW.
 //   x: [N, Cin, H, W], weight: [Cout, Cin, kH, kW], bias: [Cout] or undefined.
 //   out: [N, Cout, (H + 2p - kH)/s + 1, (W + 2p - kW)/s + 1]
-// CPU: im2col + GEMM through the BLAS, in chunks of images. Backward computes
+// CPU: float32 through oneDNN (engine/onednn_conv.h); float64, or float32
+// when asked, through im2col + GEMM with the BLAS, in chunks of images. Backward computes
 // only what is asked: backward-data for x, backward-weight (counted as
 // "conv2d.backward_weight") for the weight, a sum for the bias.
 #pragma once
@@ -20,5 +21,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dOptions opt);
 Tensor conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape, Conv2dOptions opt);
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& w_shape, Conv2dOptions opt);
+
+// Which CPU implementation float32 convolutions use (float64 always uses
+// Im2colBlas). Tests switch it to compare the two; the default is OneDnn.
+enum class CpuPath { OneDnn, Im2colBlas };
+CpuPath cpu_path();
+void set_cpu_path(CpuPath p);
 
 }  // namespace advcl::ops

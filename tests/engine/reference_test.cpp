@@ -52,10 +52,14 @@ TEST(Reference, Conv2dMatchesPlainLoops) {
     ASSERT_EQ(y.shape(), shape);
     std::vector<double> got = y.to_vector<double>();
     for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-12) << "element " << i;
-    // float32 through sgemm, against the double loops
-    std::vector<float> got32 = ops::conv2d(x.to(DType::Float32), w.to(DType::Float32), b.to(DType::Float32),
-                                           {c.s, c.p}).to_vector<float>();
-    for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got32[i], want[i], 1e-4) << "element " << i;
+    // float32 through oneDNN and through im2col + sgemm, against the double loops
+    for (ops::CpuPath path : {ops::CpuPath::OneDnn, ops::CpuPath::Im2colBlas}) {
+      ops::set_cpu_path(path);
+      std::vector<float> got32 = ops::conv2d(x.to(DType::Float32), w.to(DType::Float32), b.to(DType::Float32),
+                                             {c.s, c.p}).to_vector<float>();
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got32[i], want[i], 1e-4) << "element " << i;
+    }
+    ops::set_cpu_path(ops::CpuPath::OneDnn);
   }
 }
 
@@ -77,6 +81,32 @@ TEST(Reference, Conv2dLargeBatchUsesSeveralChunks) {
   }
   std::vector<double> a = gw.to_vector<double>(), b = sum.to_vector<double>();
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-9);
+}
+
+TEST(Reference, Conv2dFloat32PathsAgreeForwardAndBackward) {
+  // oneDNN (the default float32 path) against im2col + BLAS, all three passes.
+  struct Case {
+    Shape x, w;
+    int s, p;
+  };
+  for (const Case& c : {Case{{4, 16, 12, 12}, {8, 16, 3, 3}, 1, 1}, Case{{3, 8, 9, 9}, {16, 8, 3, 3}, 2, 1},
+                        Case{{2, 8, 8, 8}, {4, 8, 1, 1}, 2, 0}}) {
+    Tensor x = rnd(c.x, 20).to(DType::Float32), w = rnd(c.w, 21).to(DType::Float32);
+    ops::Conv2dOptions opt{c.s, c.p};
+    Tensor y_ref = ops::conv2d_forward(x, w, Tensor(), opt);
+    Tensor gy = rnd(y_ref.shape(), 22).to(DType::Float32);
+    std::vector<std::vector<float>> results[2];
+    for (int k = 0; k < 2; ++k) {
+      ops::set_cpu_path(k == 0 ? ops::CpuPath::OneDnn : ops::CpuPath::Im2colBlas);
+      results[k] = {ops::conv2d_forward(x, w, Tensor(), opt).to_vector<float>(),
+                    ops::conv2d_backward_data(gy, w, x.shape(), opt).to_vector<float>(),
+                    ops::conv2d_backward_weight(gy, x, w.shape(), opt).to_vector<float>()};
+    }
+    ops::set_cpu_path(ops::CpuPath::OneDnn);
+    for (int pass = 0; pass < 3; ++pass)
+      for (size_t i = 0; i < results[0][pass].size(); ++i)
+        ASSERT_NEAR(results[0][pass][i], results[1][pass][i], 2e-4) << "pass " << pass << " element " << i;
+  }
 }
 
 TEST(Reference, MatmulMatchesPlainLoops) {
