@@ -22,15 +22,23 @@ std::vector<Tensor> pgd_linf(const std::vector<Tensor>& clean, const AttackLoss&
                              const std::vector<RngKey>& start_keys) {
   if (clean.size() != start_keys.size())
     fail("pgd_linf: ", clean.size(), " inputs but ", start_keys.size(), " start keys");
+  std::vector<Tensor> starts;
+  for (size_t i = 0; i < clean.size(); ++i) starts.push_back(pgd_start(clean[i], opt, start_keys[i]));
+  return pgd_linf_from(std::move(starts), clean, loss, opt);
+}
+
+std::vector<Tensor> pgd_linf_from(std::vector<Tensor> adv, const std::vector<Tensor>& clean, const AttackLoss& loss,
+                                  const PgdOptions& opt) {
+  if (clean.size() != adv.size()) fail("pgd_linf: ", clean.size(), " inputs but ", adv.size(), " starting points");
   if (opt.iterations < 0 || !(opt.epsilon >= 0) || !(opt.step >= 0))
     fail("pgd_linf: bad options (iterations ", opt.iterations, ", epsilon ", opt.epsilon, ", step ", opt.step, ")");
-  std::vector<Tensor> lo, hi, adv;
+  std::vector<Tensor> lo, hi;
   {
     NoGradGuard no_grad;
     for (size_t i = 0; i < clean.size(); ++i) {
+      check_same_shape("pgd_linf", clean[i], adv[i]);
       lo.push_back(ops::add(clean[i], -opt.epsilon));
       hi.push_back(ops::add(clean[i], opt.epsilon));
-      adv.push_back(pgd_start(clean[i], opt, start_keys[i]));
     }
   }
   for (int it = 0; it < opt.iterations; ++it) {

@@ -32,6 +32,10 @@ using AttackLoss = std::function<Tensor(const std::vector<Tensor>& advs)>;
 std::vector<Tensor> pgd_linf(const std::vector<Tensor>& clean, const AttackLoss& loss, const PgdOptions& opt,
                              const std::vector<RngKey>& start_keys);
 
+// The same attack from given starting points (tests feed fixed starts).
+std::vector<Tensor> pgd_linf_from(std::vector<Tensor> starts, const std::vector<Tensor>& clean, const AttackLoss& loss,
+                                  const PgdOptions& opt);
+
 // The random start alone (exposed for tests and for callers that need it).
 Tensor pgd_start(const Tensor& clean, const PgdOptions& opt, RngKey key);
 
