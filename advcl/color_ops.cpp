@@ -19,6 +19,18 @@ void check_factor(const char* op, double factor) {
 
 float clamp01(float x) { return std::min(std::max(x, 0.0f), 1.0f); }
 
+// std::fmod(x, 1.0f) with Python's sign convention (torch.remainder), fast
+// for the |x| < 2 that occur here. Both branches are exact in float (x - 1 for
+// x in [1, 2) is exact by Sterbenz's lemma) except x + 1 for negative x,
+// which rounds exactly as fmod-then-add does; the result may round up to 1.0.
+float mod1(float x) {
+  if (x >= 0.0f && x < 1.0f) return x;
+  if (x >= 1.0f && x < 2.0f) return x - 1.0f;
+  if (x < 0.0f && x > -1.0f) return x + 1.0f;
+  float m = std::fmod(x, 1.0f);
+  return m < 0.0f ? m + 1.0f : m;
+}
+
 // torchvision's _blend: (ratio * a + (1 - ratio) * b).clamp(0, 1). The two
 // weights are rounded to float separately, as PyTorch does with the Python
 // scalars ratio and 1.0 - ratio.
@@ -101,7 +113,7 @@ void rgb_to_hsv(const float* rgb, int64_t hw, float* hsv) {
       h = 2.0f + rc - bc;
     else
       h = 4.0f + gc - rc;
-    h = std::fmod(h / 6.0f + 1.0f, 1.0f);
+    h = mod1(h / 6.0f + 1.0f);  // torch.fmod; the argument is positive here
     hsv[p] = h;
     hsv[hw + p] = s;
     hsv[2 * hw + p] = maxc;
@@ -140,11 +152,9 @@ void adjust_hue(float* img, int64_t c, int64_t hw, double hue_factor) {
   rgb_to_hsv(img, hw, img);
   const float shift = static_cast<float>(hue_factor);
   for (int64_t p = 0; p < hw; ++p) {
-    // (h + shift) % 1.0 with Python's sign convention (torch.remainder); the
-    // result may round up to exactly 1.0, which hsv_to_rgb maps like 0.
-    float m = std::fmod(img[p] + shift, 1.0f);
-    if (m < 0) m += 1.0f;
-    img[p] = m;
+    // (h + shift) % 1.0 (torch.remainder); a result rounded up to exactly
+    // 1.0 is mapped by hsv_to_rgb like 0.
+    img[p] = mod1(img[p] + shift);
   }
   hsv_to_rgb(img, hw, img);
 }
