@@ -1,20 +1,27 @@
-// The `advcl` command line. Subcommands are added as the stages land.
+// The `advcl` command line: one subcommand per stage of the paper's pipeline.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "advcl/commands.h"
+#include "engine/common.h"
 #include "engine/storage.h"
 
 namespace {
+
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: advcl <command> [options]\n"
                "\n"
-               "commands:\n"
-               "  version      print the build configuration\n"
+               "The AdvCL pipeline (NeurIPS 2021), stage by stage:\n"
+               "  simclr         standard SimCLR pretraining (the encoder for pseudo-labels)\n"
+               "  pseudo-labels  k-means of an encoder's features, or import of the reference's file\n"
+               "  pretrain       AdvCL pretraining\n"
+               "  version        print the build configuration\n"
                "\n"
                "Run `advcl <command> --help` for a command's options.\n");
 }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -23,9 +30,17 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  if (cmd == "version") {
-    std::printf("advcl (CUDA backend: %s)\n", advcl::cuda_built() ? "built" : "not built");
-    return 0;
+  try {
+    if (cmd == "version") {
+      std::printf("advcl (CUDA backend: %s)\n", advcl::cuda_built() ? "built" : "not built");
+      return 0;
+    }
+    if (cmd == "pretrain") return advcl::cli::cmd_pretrain(argc - 1, argv + 1);
+    if (cmd == "simclr") return advcl::cli::cmd_simclr(argc - 1, argv + 1);
+    if (cmd == "pseudo-labels") return advcl::cli::cmd_pseudo_labels(argc - 1, argv + 1);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
   }
   std::fprintf(stderr, "advcl: unknown command '%s'\n\n", cmd.c_str());
   usage(stderr);

@@ -1,0 +1,11 @@
+// The `advcl` subcommands. Each takes the arguments after its name and
+// returns the process exit code; errors are thrown as advcl::Error.
+#pragma once
+
+namespace advcl::cli {
+
+int cmd_pretrain(int argc, char** argv);       // AdvCL pretraining
+int cmd_simclr(int argc, char** argv);         // standard SimCLR, the encoder for pseudo-labels
+int cmd_pseudo_labels(int argc, char** argv);  // features + k-means, or import of the reference's file
+
+}  // namespace advcl::cli

@@ -1,0 +1,68 @@
+#include "advcl/common_options.h"
+
+#include <cstdio>
+
+#include "advcl/run_dir.h"
+#include "datasets/load_dataset.h"
+#include "engine/parallel.h"
+
+namespace advcl::cli {
+
+void add_data_options(CLI::App& app, DataOptions& o, bool with_split) {
+  app.add_option("--data", o.data, "dataset folder or archive (CIFAR, STL-10, (Fashion-)MNIST, image folder)")
+      ->required();
+  app.add_option("--dataset", o.format, "format: auto, cifar10, cifar100, stl10, mnist, fashion-mnist, folder")
+      ->capture_default_str();
+  if (with_split) app.add_option("--split", o.split, "train, test (STL-10: also unlabeled)")->capture_default_str();
+  app.add_option("--limit", o.limit, "use only the first N images (0: all)")->capture_default_str();
+  app.add_option("--per-class", o.per_class, "use only the first N images of each class (0: all)");
+  app.add_option("--size", o.size, "image size the model sees (height = width)")->capture_default_str();
+  app.add_option("--channels", o.channels, "1 or 3 (0: as stored)");
+  app.add_option("--fit", o.fit, "how 28x28 or other sizes reach --size: pad or resize (default: per format)");
+}
+
+void add_common_options(CLI::App& app, CommonOptions& o) {
+  add_data_options(app, o.data);
+  app.add_option("--out", o.out, "output folder (checkpoints, metrics.jsonl)")->required();
+  app.add_option("--seed", o.seed, "seed of every random choice")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: OpenMP default)");
+  app.add_option("--workers", o.workers, "data loader threads")->capture_default_str();
+  app.add_option("--log-every", o.log_every, "print progress every N steps")->capture_default_str();
+}
+
+std::shared_ptr<const data::ImageDataset> load_data(const DataOptions& o, const std::string& split) {
+  data::DatasetSpec spec;
+  auto set = [&](const char* name, const std::string& v) {
+    if (!v.empty()) data::apply_dataset_option(spec, name, v);
+  };
+  set("data", o.data);
+  set("dataset", o.format);
+  set("split", split);
+  set("limit", std::to_string(o.limit));
+  set("per-class", std::to_string(o.per_class));
+  set("size", std::to_string(o.size));
+  if (o.channels) set("channels", std::to_string(o.channels));
+  set("fit", o.fit);
+  auto ds = std::make_shared<const data::ImageDataset>(data::load_dataset(spec));
+  std::fprintf(stderr, "data: %s\n", ds->describe().c_str());
+  return ds;
+}
+
+void apply_threads(const CommonOptions& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  std::fprintf(stderr, "threads: %d\n", num_threads());
+}
+
+std::string options_json(const CLI::App& app) {
+  std::string r = "{";
+  bool first = true;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_name() == "--help" || opt->get_name() == "-h" || opt->get_lnames().empty()) continue;
+    std::string v = opt->as<std::string>();
+    r += (first ? "" : ", ") + json_str(opt->get_lnames()[0]) + ": " + json_str(v);
+    first = false;
+  }
+  return r + "}";
+}
+
+}  // namespace advcl::cli

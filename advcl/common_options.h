@@ -1,0 +1,38 @@
+// Command-line options shared by the stages (CLI11), and what they set up:
+// the dataset, threads, seed and output folder.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "datasets/image_dataset.h"
+
+namespace advcl::cli {
+
+struct DataOptions {
+  std::string data, format = "auto", split = "train", fit;
+  int64_t limit = 0, per_class = 0, size = 32, channels = 0;
+};
+
+struct CommonOptions {
+  DataOptions data;
+  std::string out;
+  uint64_t seed = 0;
+  int threads = 0;  // 0: OpenMP's default
+  int workers = 2;
+  int64_t log_every = 10;
+};
+
+// Adds --data, --dataset, --split, --limit, --per-class, --size, --channels, --fit.
+void add_data_options(CLI::App& app, DataOptions& o, bool with_split = true);
+// Adds the data options and --out, --seed, --threads, --workers, --log-every.
+void add_common_options(CLI::App& app, CommonOptions& o);
+// Loads the dataset the options name and prints its description.
+std::shared_ptr<const data::ImageDataset> load_data(const DataOptions& o, const std::string& split);
+// Applies --threads.
+void apply_threads(const CommonOptions& o);
+// The options as a JSON object of strings (for run.json and checkpoint metadata).
+std::string options_json(const CLI::App& app);
+
+}  // namespace advcl::cli

@@ -1,0 +1,60 @@
+#include "advcl/model_io.h"
+
+#include <sstream>
+
+#include "engine/safetensors.h"
+#include "nn/checkpoint.h"
+
+namespace advcl::cli {
+
+std::map<std::string, std::string> model_metadata(const nn::ResNetOptions& o) {
+  std::string ks;
+  for (int64_t k : o.pseudo_classes) ks += (ks.empty() ? "" : ",") + std::to_string(k);
+  return {{"model.width", std::to_string(o.width)},       {"model.in_channels", std::to_string(o.in_channels)},
+          {"model.bn_sets", std::to_string(o.num_bn_sets)}, {"model.heads", o.heads ? "1" : "0"},
+          {"model.pseudo_classes", ks},                     {"model.proj_dim", std::to_string(o.proj_dim)}};
+}
+
+nn::ResNetOptions model_options_from(const std::string& checkpoint) {
+  SafetensorsFile f = load_safetensors(checkpoint);
+  auto get = [&](const std::string& key) {
+    auto it = f.metadata.find(key);
+    if (it == f.metadata.end())
+      fail(checkpoint, ": no '", key, "' in the metadata; was it written by `advcl pretrain` or `advcl simclr`?");
+    return it->second;
+  };
+  nn::ResNetOptions o;
+  o.width = std::stoll(get("model.width"));
+  o.in_channels = std::stoll(get("model.in_channels"));
+  o.num_bn_sets = std::stoi(get("model.bn_sets"));
+  o.heads = get("model.heads") == "1";
+  o.proj_dim = std::stoll(get("model.proj_dim"));
+  o.pseudo_classes.clear();
+  std::stringstream ks(get("model.pseudo_classes"));
+  for (std::string k; std::getline(ks, k, ',');)
+    if (!k.empty()) o.pseudo_classes.push_back(std::stoll(k));
+  return o;
+}
+
+std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set) {
+  nn::ResNetOptions file_opts = model_options_from(checkpoint);
+  nn::ResNetOptions o = file_opts;
+  o.num_bn_sets = 1;
+  o.heads = false;
+  o.pseudo_classes.clear();
+  auto model = std::make_unique<nn::ResNet18>(o);
+  nn::LoadOptions lo;
+  lo.only_prefixes = model->encoder_prefixes();
+  lo.optimizer_state = false;
+  if (file_opts.num_bn_sets > 1) {
+    if (bn_set < 0) bn_set = 1;  // the reference's finetuning keeps `pgd`
+    if (bn_set >= file_opts.num_bn_sets)
+      fail(checkpoint, ": BN set ", bn_set, " asked for, the file has ", file_opts.num_bn_sets);
+    lo.bn_set_from_file = bn_set;
+  }
+  nn::load_checkpoint(checkpoint, *model, nullptr, lo);
+  model->eval();
+  return model;
+}
+
+}  // namespace advcl::cli

@@ -1,0 +1,55 @@
+// What every training stage shares: the output folder with its checkpoints
+// and metrics, progress lines, and finding the checkpoint to resume from.
+//
+// A run folder holds
+//   last.safetensors         the newest checkpoint (rewritten atomically)
+//   epoch_N.safetensors      kept every --save-epoch epochs
+//   metrics.jsonl            one JSON object per logged step and per epoch
+//   run.json                 the options the run started with
+#pragma once
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+namespace advcl::cli {
+
+class RunDir {
+ public:
+  // Creates the folder (and parents) if needed; throws naming it if it cannot.
+  explicit RunDir(std::string path);
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string last_checkpoint() const { return file("last.safetensors"); }
+  std::string epoch_checkpoint(int64_t epoch) const;
+  bool has_checkpoint() const;
+  // Appends one line of JSON (values are written as given: numbers or quoted strings).
+  void log_metrics(const std::map<std::string, std::string>& fields) const;
+  void write_text(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+// Quotes a string for JSON.
+std::string json_str(const std::string& s);
+std::string json_num(double v);
+
+// Progress lines on stderr: "[stage] epoch e/E step s/S  key value ...  img/s  ETA".
+class Progress {
+ public:
+  Progress(std::string stage, int64_t epochs, int64_t steps_per_epoch);
+  void begin_epoch();
+  // Prints when `force` or when the step is a multiple of every_steps.
+  void step(int64_t epoch, int64_t step, int64_t images, const std::string& values, int64_t every_steps,
+            bool force = false);
+  double epoch_seconds() const;
+
+ private:
+  std::string stage_;
+  int64_t epochs_, steps_;
+  int64_t images_ = 0;
+  std::chrono::steady_clock::time_point epoch_start_;
+};
+
+}  // namespace advcl::cli

@@ -1,0 +1,101 @@
+#include "advcl/train_loop.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "nn/checkpoint.h"
+
+namespace advcl::cli {
+
+namespace {
+
+void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
+          data::LoaderState next, int64_t global_step, const std::string& path) {
+  nn::CheckpointInfo info;
+  info.epoch = next.epoch;  // completed epochs when next.batch == 0
+  info.step = global_step;
+  info.metadata = opt.metadata;
+  info.metadata["stage"] = opt.stage;
+  info.metadata["loader_epoch"] = std::to_string(next.epoch);
+  info.metadata["loader_batch"] = std::to_string(next.batch);
+  nn::save_checkpoint(path, model, &sgd, info);
+  (void)dir;
+}
+
+int64_t meta_int(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
+  auto it = info.metadata.find(key);
+  if (it == info.metadata.end()) fail(path, ": checkpoint lacks '", key, "' (not written by an advcl training stage?)");
+  return std::stoll(it->second);
+}
+
+}  // namespace
+
+ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, const std::string& stage, bool resume) {
+  ResumePoint p;
+  if (!resume || !dir.has_checkpoint()) return p;
+  std::string path = dir.last_checkpoint();
+  nn::CheckpointInfo info = nn::load_checkpoint(path, model, &sgd);
+  auto st = info.metadata.find("stage");
+  if (st == info.metadata.end() || st->second != stage)
+    fail(path, ": this checkpoint is from stage '", st == info.metadata.end() ? "?" : st->second,
+         "', not '", stage, "'; use another --out or --no-resume");
+  p.loader = {meta_int(info, "loader_epoch", path), meta_int(info, "loader_batch", path)};
+  p.global_step = info.step;
+  p.resumed = true;
+  std::fprintf(stderr, "resuming from %s: epoch %lld, batch %lld, step %lld\n", path.c_str(),
+               static_cast<long long>(p.loader.epoch + 1), static_cast<long long>(p.loader.batch),
+               static_cast<long long>(p.global_step));
+  return p;
+}
+
+void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::BatchLoader& loader, const LoopOptions& opt,
+                  const LrSchedule& lr, const StepFn& step, ResumePoint from) {
+  int64_t nb = loader.batches_per_epoch();
+  if (nb == 0) fail(opt.stage, ": no batches per epoch (dataset smaller than one batch with drop-last?)");
+  loader.set_state(from.loader);
+  int64_t global_step = from.global_step;
+  Progress progress(opt.stage, opt.epochs, nb);
+  for (int64_t e0 = from.loader.epoch; e0 < opt.epochs; ++e0) {
+    int64_t epoch = e0 + 1;
+    progress.begin_epoch();
+    std::map<std::string, double> sums;
+    int64_t steps = 0;
+    data::Batch batch;
+    while (loader.next(batch)) {
+      double rate = lr(epoch, batch.index, nb);
+      sgd.set_lr(rate);
+      std::map<std::string, double> values = step(batch, global_step);
+      for (auto& [k, v] : values)
+        if (!std::isfinite(v))
+          fail(opt.stage, ": ", k, " became ", v, " at epoch ", epoch, " step ", batch.index + 1,
+               "; the last good checkpoint is ", dir.last_checkpoint());
+      ++global_step;
+      ++steps;
+      std::ostringstream line;
+      std::map<std::string, std::string> fields{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
+                                                {"step", std::to_string(global_step)}, {"lr", json_num(rate)}};
+      for (auto& [k, v] : values) {
+        sums[k] += v;
+        line << k << " " << json_num(v) << "  ";
+        fields[k] = json_num(v);
+      }
+      line << "lr " << json_num(rate);
+      progress.step(epoch, batch.index, batch.size(), line.str(), opt.log_every, batch.index + 1 == nb);
+      if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
+      if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
+        save(dir, model, sgd, opt, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+    }
+    std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
+                                               {"epoch_seconds", json_num(progress.epoch_seconds())}};
+    for (auto& [k, v] : sums) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
+    dir.log_metrics(summary);
+    save(dir, model, sgd, opt, {epoch, 0}, global_step, dir.last_checkpoint());
+    if (opt.save_epoch > 0 && epoch % opt.save_epoch == 0)
+      save(dir, model, sgd, opt, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
+    std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
+                 static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());
+  }
+}
+
+}  // namespace advcl::cli

@@ -1,0 +1,45 @@
+// The epoch loop every training stage shares: learning-rate schedule per
+// step, progress lines, metrics, checkpoints (atomic, every epoch and every
+// --save-steps steps, with the loader position), and resume.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+
+#include "advcl/run_dir.h"
+#include "datasets/batch_loader.h"
+#include "nn/module.h"
+#include "nn/sgd.h"
+
+namespace advcl::cli {
+
+struct LoopOptions {
+  std::string stage;       // "pretrain", "simclr", ...
+  int64_t epochs = 1;      // total, 1-based epochs 1..epochs
+  int64_t save_epoch = 0;  // also keep epoch_N every N epochs (0: never)
+  int64_t save_steps = 0;  // rewrite last.safetensors every N steps inside an epoch (0: only at epoch ends)
+  int64_t log_every = 10;
+  std::map<std::string, std::string> metadata;  // written into every checkpoint
+};
+
+// lr of step `batch` (0-based) of 1-based `epoch` with `nb` steps per epoch.
+using LrSchedule = std::function<double(int64_t epoch, int64_t batch, int64_t nb)>;
+// One training step on a batch; returns the values to print and log (e.g. loss).
+using StepFn = std::function<std::map<std::string, double>(const data::Batch& batch, int64_t global_step)>;
+
+// Where a run continues: loader position and global step.
+struct ResumePoint {
+  data::LoaderState loader;
+  int64_t global_step = 0;
+  bool resumed = false;
+};
+
+// Loads dir/last.safetensors into model and optimiser if it exists (and
+// `resume` is on); checks that the checkpoint belongs to `stage`.
+ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, const std::string& stage, bool resume);
+
+// Trains until `opt.epochs` are done, starting at `from`.
+void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::BatchLoader& loader, const LoopOptions& opt,
+                  const LrSchedule& lr, const StepFn& step, ResumePoint from);
+
+}  // namespace advcl::cli
