@@ -7,6 +7,15 @@
 # Options: CUDA=auto|0|1 (auto: use nvcc when found), NVCC=path, JOBS=n.
 # Outputs go to build/cpu or build/cuda (build/sanitize for `make sanitize`).
 
+# Install missing Debian packages before anything is detected below, so a
+# bare machine builds the full configuration on the first `make`.
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+  SETUP_STATUS := $(shell bash scripts/setup.sh 1>&2; echo $$?)
+  ifneq ($(SETUP_STATUS),0)
+    $(error scripts/setup.sh failed (exit $(SETUP_STATUS)): see the messages above)
+  endif
+endif
+
 CUDA ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ( test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc ))
 ifeq ($(CUDA),auto)
@@ -41,6 +50,20 @@ ifeq ($(SANITIZE),1)
   LDLIBS += -fsanitize=address,undefined
 endif
 
+# MPI (Open MPI from Debian) for data-parallel runs: used when mpicxx is found
+# (MPI=auto), or forced with MPI=0 / MPI=1. Without it, dist/ builds for a
+# single process.
+MPI ?= auto
+ifeq ($(MPI),auto)
+  MPI := $(if $(shell command -v mpicxx 2>/dev/null),1,0)
+endif
+ifeq ($(MPI),1)
+  CXXFLAGS += -DADVCL_MPI=1 $(shell mpicxx --showme:compile)
+  LDLIBS += $(shell mpicxx --showme:link)
+else
+  CXXFLAGS += -DADVCL_MPI=0
+endif
+
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 # Hopper (sm_90) and Ampere (sm_80) machine code, plus PTX for newer GPUs.
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
@@ -50,7 +73,7 @@ ifeq ($(CUDA),1)
             -lcudnn -lcublas -lcufft -lcurand -lcudart
 endif
 
-LIB_DIRS := engine engine/ops cuda nn advcl datasets
+LIB_DIRS := engine engine/ops cuda nn advcl datasets dist
 LIB_CPP := $(filter-out advcl/main.cpp,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp)))
 LIB_CU := $(if $(filter 1,$(CUDA)),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cu)))
 TEST_CPP := $(shell find tests -name '*.cpp' 2>/dev/null)
@@ -62,15 +85,12 @@ BIN := $(BUILD)/bin/advcl
 TEST_BIN := $(BUILD)/bin/advcl_tests
 BENCH_BIN := $(BUILD)/bin/advcl_bench
 
-.PHONY: all deps test sanitize bench demo clean info
-all: deps info $(LIB) $(BIN) $(TEST_BIN) $(BENCH_BIN)
+.PHONY: all test sanitize bench demo clean info
+all: info $(LIB) $(BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(BIN) and $(TEST_BIN) ($(VARIANT), CUDA=$(CUDA))"
 
-deps:
-	@bash scripts/setup.sh
-
 info:
-	@echo "advcl build: variant=$(VARIANT) CUDA=$(CUDA) nvcc=$(if $(NVCC),$(NVCC),none) cxx=$(CXX)"
+	@echo "advcl build: variant=$(VARIANT) CUDA=$(CUDA) nvcc=$(if $(NVCC),$(NVCC),none) MPI=$(MPI) cxx=$(CXX)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -100,7 +120,6 @@ test: all
 	$(TEST_BIN)
 
 sanitize:
-	@bash scripts/setup.sh
 	$(MAKE) SANITIZE=1 build/sanitize/bin/advcl_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/bin/advcl_tests
 

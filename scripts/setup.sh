@@ -3,15 +3,14 @@
 # what is missing. Called by `make` (quietly when all is present).
 #   scripts/setup.sh          build + test dependencies
 #   scripts/setup.sh --demo   also the Fashion-MNIST data package for `make demo`
-#   scripts/setup.sh --mpi    also Open MPI (multi-rank tests)
 set -euo pipefail
 
-packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev)
+packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
+          openmpi-bin libopenmpi-dev)
 for arg in "$@"; do
   case "$arg" in
     --demo) packages+=(dataset-fashion-mnist) ;;
-    --mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --demo or --mpi)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --demo)" >&2; exit 2 ;;
   esac
 done
 
