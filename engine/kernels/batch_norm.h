@@ -16,19 +16,35 @@ struct BNShape {
   ADVCL_HD int64_t channel(int64_t i) const { return (i / S) % C; }
 };
 
-// sum and sum of squares of channel c, accumulated in double.
+// Sum and sum of squares of one contiguous plane of S values, added to
+// sum / sum_sq. Four independent accumulators break the dependency chain of
+// a single running sum (and let the compiler vectorise); the order of the
+// additions is fixed, so results are deterministic.
+template <class T>
+ADVCL_HD void bn_plane_sums(const T* p, int64_t S, double& sum, double& sum_sq) {
+  double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+  int64_t k = 0;
+  for (; k + 4 <= S; k += 4)
+    for (int l = 0; l < 4; ++l) {
+      double v = static_cast<double>(p[k + l]);
+      s[l] += v;
+      q[l] += v * v;
+    }
+  for (; k < S; ++k) {
+    double v = static_cast<double>(p[k]);
+    s[0] += v;
+    q[0] += v * v;
+  }
+  sum += (s[0] + s[1]) + (s[2] + s[3]);
+  sum_sq += (q[0] + q[1]) + (q[2] + q[3]);
+}
+
+// sum and sum of squares of channel c over all N planes.
 template <class T>
 ADVCL_HD void bn_channel_sums(const T* x, const BNShape& s, int64_t c, double& sum, double& sum_sq) {
   sum = 0;
   sum_sq = 0;
-  for (int64_t n = 0; n < s.N; ++n) {
-    const T* p = x + (n * s.C + c) * s.S;
-    for (int64_t k = 0; k < s.S; ++k) {
-      double v = static_cast<double>(p[k]);
-      sum += v;
-      sum_sq += v * v;
-    }
-  }
+  for (int64_t n = 0; n < s.N; ++n) bn_plane_sums(x + (n * s.C + c) * s.S, s.S, sum, sum_sq);
 }
 
 // From (sum, sum_sq, count): mean and biased variance (clamped at 0 against rounding).
@@ -44,7 +60,8 @@ ADVCL_HD T bn_normalize(T x, double mean, double invstd, double w, double b) {
   return static_cast<T>((static_cast<double>(x) - mean) * invstd * w + b);
 }
 
-// The backward's two per-channel sums: sum(g) and sum(g * (x - mean)).
+// The backward's two per-channel sums, sum(g) and sum(g * (x - mean)), over
+// channel c (four accumulators per plane, as bn_plane_sums).
 template <class T>
 ADVCL_HD void bn_backward_sums(const T* g, const T* x, const BNShape& s, int64_t c, double mean, double& sum_g,
                                double& sum_gx) {
@@ -53,11 +70,21 @@ ADVCL_HD void bn_backward_sums(const T* g, const T* x, const BNShape& s, int64_t
   for (int64_t n = 0; n < s.N; ++n) {
     const T* gp = g + (n * s.C + c) * s.S;
     const T* xp = x + (n * s.C + c) * s.S;
-    for (int64_t k = 0; k < s.S; ++k) {
+    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 4 <= s.S; k += 4)
+      for (int l = 0; l < 4; ++l) {
+        double gv = static_cast<double>(gp[k + l]);
+        a[l] += gv;
+        b[l] += gv * (static_cast<double>(xp[k + l]) - mean);
+      }
+    for (; k < s.S; ++k) {
       double gv = static_cast<double>(gp[k]);
-      sum_g += gv;
-      sum_gx += gv * (static_cast<double>(xp[k]) - mean);
+      a[0] += gv;
+      b[0] += gv * (static_cast<double>(xp[k]) - mean);
     }
+    sum_g += (a[0] + a[1]) + (a[2] + a[3]);
+    sum_gx += (b[0] + b[1]) + (b[2] + b[3]);
   }
 }
 

@@ -83,12 +83,16 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
                                                  d_w.data<double>(), d_sg.data<double>(), d_sgx.data<double>(),
                                                  s.training, out));
     } else {
-      parallel_for(s.x.numel(), [&](int64_t i) {
-        int64_t c = sh.channel(i);
-        out[i] = s.training ? kernels::bn_backward_elem(gp[i], xp[i], s.mean[c], s.invstd[c], s.w[c], sum_g[c],
+      // One (image, channel) plane per task: the channel is fixed inside it.
+      parallel_for(sh.N * C, [&](int64_t plane) {
+        int64_t c = plane % C;
+        const T *g_p = gp + plane * sh.S, *x_p = xp + plane * sh.S;
+        T* o = out + plane * sh.S;
+        for (int64_t k = 0; k < sh.S; ++k)
+          o[k] = s.training ? kernels::bn_backward_elem(g_p[k], x_p[k], s.mean[c], s.invstd[c], s.w[c], sum_g[c],
                                                         sum_gx[c], s.count)
-                            : static_cast<T>(static_cast<double>(gp[i]) * s.w[c] * s.invstd[c]);
-      });
+                            : static_cast<T>(static_cast<double>(g_p[k]) * s.w[c] * s.invstd[c]);
+      }, 16);
     }
   });
   std::vector<Tensor> r(3);
@@ -114,10 +118,13 @@ Tensor normalize_and_record(const Tensor& x, const Tensor& w, const Tensor& b, S
       ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, sh, m.data<double>(), is.data<double>(), dw.data<double>(),
                                              db.data<double>(), yp));
     } else {
-      parallel_for(x.numel(), [&](int64_t i) {
-        int64_t c = sh.channel(i);
-        yp[i] = kernels::bn_normalize(xp[i], saved.mean[c], saved.invstd[c], saved.w[c], bias[c]);
-      });
+      parallel_for(sh.N * sh.C, [&](int64_t plane) {
+        int64_t c = plane % sh.C;
+        const T* x_p = xp + plane * sh.S;
+        T* y_p = yp + plane * sh.S;
+        for (int64_t k = 0; k < sh.S; ++k)
+          y_p[k] = kernels::bn_normalize(x_p[k], saved.mean[c], saved.invstd[c], saved.w[c], bias[c]);
+      }, 16);
     }
   });
   if (needs_graph({x, w, b})) {
