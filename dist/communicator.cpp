@@ -107,7 +107,17 @@ bool wait_for(MPI_Request& req, double timeout_s) {
 }  // namespace
 
 Communicator::~Communicator() {
-  if (impl_ && impl_->owned && mpi_active() && !broken_) MPI_Comm_free(&impl_->comm);
+  if (impl_ && mpi_active()) {
+    // MPI may still write into an abandoned collective's buffer: give the
+    // late ranks one more timeout to finish it before the buffer goes.
+    bool settled = true;
+    for (MPI_Request& r : impl_->abandoned) settled = wait_for(r, timeout_s_) && settled;
+    if (!settled) {
+      impl_ = nullptr;  // leak the buffers rather than free them under MPI
+      return;
+    }
+    if (impl_->owned) MPI_Comm_free(&impl_->comm);
+  }
   delete impl_;
 }
 
