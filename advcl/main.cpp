@@ -17,6 +17,8 @@ void usage(FILE* out) {
                "  simclr         standard SimCLR pretraining (the encoder for pseudo-labels)\n"
                "  pseudo-labels  k-means of an encoder's features, or import of the reference's file\n"
                "  pretrain       AdvCL pretraining\n"
+               "  finetune       SLF, ALF or AFF finetuning, with SA and RA on the test split\n"
+               "  eval           SA and RA of a finetuned checkpoint (PGD-20 or AutoAttack)\n"
                "  version        print the build configuration\n"
                "\n"
                "Run `advcl <command> --help` for a command's options.\n");
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
     if (cmd == "pretrain") return advcl::cli::cmd_pretrain(argc - 1, argv + 1);
     if (cmd == "simclr") return advcl::cli::cmd_simclr(argc - 1, argv + 1);
     if (cmd == "pseudo-labels") return advcl::cli::cmd_pseudo_labels(argc - 1, argv + 1);
+    if (cmd == "finetune") return advcl::cli::cmd_finetune(argc - 1, argv + 1);
+    if (cmd == "eval") return advcl::cli::cmd_eval(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());
     return 1;

@@ -11,11 +11,12 @@ namespace advcl::cli {
 namespace {
 
 void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
-          data::LoaderState next, int64_t global_step, const std::string& path) {
+          const std::map<std::string, std::string>& metadata, data::LoaderState next, int64_t global_step,
+          const std::string& path) {
   nn::CheckpointInfo info;
   info.epoch = next.epoch;  // completed epochs when next.batch == 0
   info.step = global_step;
-  info.metadata = opt.metadata;
+  info.metadata = metadata;
   info.metadata["stage"] = opt.stage;
   info.metadata["loader_epoch"] = std::to_string(next.epoch);
   info.metadata["loader_batch"] = std::to_string(next.batch);
@@ -43,6 +44,7 @@ ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, co
   p.loader = {meta_int(info, "loader_epoch", path), meta_int(info, "loader_batch", path)};
   p.global_step = info.step;
   p.resumed = true;
+  p.metadata = info.metadata;
   std::fprintf(stderr, "resuming from %s: epoch %lld, batch %lld, step %lld\n", path.c_str(),
                static_cast<long long>(p.loader.epoch + 1), static_cast<long long>(p.loader.batch),
                static_cast<long long>(p.global_step));
@@ -56,6 +58,7 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
   loader.set_state(from.loader);
   int64_t global_step = from.global_step;
   Progress progress(opt.stage, opt.epochs, nb);
+  std::map<std::string, std::string> metadata = opt.metadata;  // grows with on_epoch_end's entries
   for (int64_t e0 = from.loader.epoch; e0 < opt.epochs; ++e0) {
     int64_t epoch = e0 + 1;
     progress.begin_epoch();
@@ -84,15 +87,17 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
       progress.step(epoch, batch.index, batch.size(), line.str(), opt.log_every, batch.index + 1 == nb);
       if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
-        save(dir, model, sgd, opt, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+        save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
     }
     std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                {"epoch_seconds", json_num(progress.epoch_seconds())}};
     for (auto& [k, v] : sums) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
     dir.log_metrics(summary);
-    save(dir, model, sgd, opt, {epoch, 0}, global_step, dir.last_checkpoint());
+    if (opt.on_epoch_end)
+      for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;
+    save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
     if (opt.save_epoch > 0 && epoch % opt.save_epoch == 0)
-      save(dir, model, sgd, opt, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
+      save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
     std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
                  static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());
   }

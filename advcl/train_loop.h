@@ -20,6 +20,11 @@ struct LoopOptions {
   int64_t save_steps = 0;  // rewrite last.safetensors every N steps inside an epoch (0: only at epoch ends)
   int64_t log_every = 10;
   std::map<std::string, std::string> metadata;  // written into every checkpoint
+  // Called after each epoch's steps, before that epoch's checkpoint is saved
+  // (e.g. test-set evaluation). The entries it returns are merged into the
+  // metadata of this and every later checkpoint, so a stage can keep
+  // per-epoch state (evaluation history) that survives resume.
+  std::function<std::map<std::string, std::string>(int64_t epoch)> on_epoch_end;
 };
 
 // lr of step `batch` (0-based) of 1-based `epoch` with `nb` steps per epoch.
@@ -32,6 +37,7 @@ struct ResumePoint {
   data::LoaderState loader;
   int64_t global_step = 0;
   bool resumed = false;
+  std::map<std::string, std::string> metadata;  // every entry of the checkpoint resumed from
 };
 
 // Loads dir/last.safetensors into model and optimiser if it exists (and

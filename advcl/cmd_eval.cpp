@@ -1,0 +1,105 @@
+// `advcl eval`: SA and RA of a finetuned checkpoint (encoder + classifier)
+// on a test split, under PGD (the finetuning protocol's attack) or AutoAttack.
+#include <chrono>
+#include <cstdio>
+
+#include "advcl/commands.h"
+#include "advcl/common_options.h"
+#include "advcl/evaluate.h"
+#include "advcl/finetune_model.h"
+#include "advcl/run_dir.h"
+
+namespace advcl::cli {
+
+namespace {
+
+// --attack autoattack: the standard AutoAttack (advcl/autoattack.h, written
+// separately). Until that header exists the option fails here rather than
+// quietly reporting PGD numbers.
+method::EvalCounts autoattack_counts(const method::LogitsFn&, data::BatchLoader&, const method::EvalOptions&) {
+  fail("--attack autoattack: AutoAttack is not built yet in this version of advcl; use --attack pgd");
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  CLI::App app{"Clean (SA) and robust (RA) accuracy of a finetuned checkpoint", "advcl eval"};
+  DataOptions data;
+  data.split = "test";
+  add_data_options(app, data);
+  std::string ckpt, attack = "pgd", json_out;
+  double epsilon = 8, step_size = 2;
+  int64_t batch_size = 256;
+  int threads = 0, workers = 2;
+  bool no_random_start = false;
+  method::EvalOptions eval;
+  app.add_option("--ckpt", ckpt, "finetuned checkpoint (`advcl finetune`'s last.safetensors)")->required();
+  app.add_option("--attack", attack, "pgd, autoattack or none")->capture_default_str();
+  app.add_option("--steps", eval.steps, "PGD iterations")->capture_default_str();
+  app.add_option("--eps", epsilon, "L-inf radius, in 1/255 units")->capture_default_str();
+  app.add_option("--step-size", step_size, "PGD step, in 1/255 units")->capture_default_str();
+  app.add_flag("--no-random-start", no_random_start, "start PGD at the clean image instead of x + U(-eps, eps)");
+  app.add_option("--batch-size", batch_size, "evaluation batch size")->capture_default_str();
+  app.add_option("--seed", eval.seed, "seed of the random starts")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: OpenMP default)");
+  app.add_option("--workers", workers, "data loader threads")->capture_default_str();
+  app.add_option("--json", json_out, "also write the result to this JSON file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (attack != "pgd" && attack != "autoattack" && attack != "none")
+    fail("--attack: '", attack, "' is not an attack; use pgd, autoattack or none");
+  if (eval.steps < 0) fail("--steps must be >= 0, got ", eval.steps);
+  if (!(epsilon >= 0) || !(step_size >= 0)) fail("--eps and --step-size must be >= 0");
+  if (batch_size < 1) fail("--batch-size must be positive, got ", batch_size);
+  eval.epsilon = epsilon / 255;
+  eval.step = step_size / 255;
+  eval.random_start = !no_random_start;
+  if (attack == "none") eval.steps = 0;
+  CommonOptions threads_only;
+  threads_only.threads = threads;
+  apply_threads(threads_only);
+
+  std::unique_ptr<method::FinetuneModel> model = method::load_finetuned(ckpt);
+  auto ds = load_data(data, data.split);
+  if (ds->num_classes != model->num_classes())
+    fail("--data: ", ds->num_classes, " classes, the classifier of ", ckpt, " has ", model->num_classes());
+  if (ds->channels != model->encoder().options().in_channels)
+    fail("--data: ", ds->channels, "-channel images, the encoder of ", ckpt, " takes ",
+         model->encoder().options().in_channels, " (see --channels)");
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.shuffle = false;
+  lo.seed = eval.seed;
+  lo.workers = workers;
+  data::BatchLoader loader(ds, std::make_shared<data::ToFloat>(), lo);
+  model->eval();
+  method::LogitsFn logits = [&](const Tensor& x) { return model->logits(x); };
+
+  auto t0 = std::chrono::steady_clock::now();
+  method::EvalCounts c = attack == "autoattack" ? autoattack_counts(logits, loader, eval)
+                                                : method::evaluate_pgd(logits, loader, eval);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string what = attack == "none" ? "no attack"
+                     : attack == "autoattack"
+                         ? "AutoAttack (standard), eps " + json_num(epsilon) + "/255"
+                         : "PGD-" + std::to_string(eval.steps) + ", eps " + json_num(epsilon) + "/255, step " +
+                               json_num(step_size) + "/255" + (eval.random_start ? ", random start" : "");
+  std::printf("%s on %lld images of %s: SA %.2f%%  RA %.2f%%  (%s, %.1fs)\n", ckpt.c_str(),
+              static_cast<long long>(c.n), ds->name.c_str(), 100 * c.sa(), 100 * c.ra(), what.c_str(), secs);
+  if (!json_out.empty()) {
+    std::string text = "{\"checkpoint\": " + json_str(ckpt) + ", \"data\": " + json_str(ds->name) +
+                       ", \"images\": " + std::to_string(c.n) + ", \"attack\": " + json_str(what) +
+                       ", \"sa\": " + json_num(100 * c.sa()) + ", \"ra\": " + json_num(100 * c.ra()) +
+                       ", \"units\": \"percent\", \"seconds\": " + json_num(secs) + "}\n";
+    std::FILE* f = std::fopen(json_out.c_str(), "w");
+    if (!f) fail("--json: cannot write '", json_out, "'");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+  return 0;
+}
+
+}  // namespace advcl::cli

@@ -1,0 +1,222 @@
+// `advcl finetune`: SLF, ALF or AFF finetuning of a pretrained encoder
+// (SPEC.md "Finetuning"), with SA and RA on the test split after every
+// (--eval-every) epoch, the best-RA and the last epoch in results.json.
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "advcl/commands.h"
+#include "advcl/common_options.h"
+#include "advcl/evaluate.h"
+#include "advcl/finetune.h"
+#include "advcl/finetune_model.h"
+#include "advcl/finetune_results.h"
+#include "advcl/model_io.h"
+#include "advcl/train_loop.h"
+#include "engine/ops.h"
+#include "nn/schedule.h"
+
+namespace advcl::cli {
+
+namespace {
+
+constexpr const char* kHistoryKey = "finetune.evals";
+constexpr const char* kPretrainedKey = "finetune.pretrained";
+
+struct ModeDefaults {
+  double lr;
+  int64_t batch_size;
+};
+// SPEC.md: SLF and ALF train the classifier at lr 0.01, batch 512; AFF trains
+// everything at lr 0.1, batch 128.
+ModeDefaults defaults_for(method::FinetuneMode m) {
+  return m == method::FinetuneMode::Aff ? ModeDefaults{0.1, 128} : ModeDefaults{0.01, 512};
+}
+
+std::string attack_text(const method::EvalOptions& e, double eps255, double step255) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "PGD-%d, eps %g/255, step %g/255, random start", e.steps, eps255, step255);
+  return buf;
+}
+
+}  // namespace
+
+int cmd_finetune(int argc, char** argv) {
+  CLI::App app{"Finetune a pretrained encoder: SLF (linear, clean), ALF (linear, PGD-10), AFF (full, TRADES)",
+               "advcl finetune"};
+  CommonOptions common;
+  add_common_options(app, common);
+  std::string mode_str, ckpt;
+  int bn_set = -1;
+  int64_t epochs = 25, batch_size = 0, eval_every = 1, test_limit = 0, eval_batch = 256, save_epoch = 0,
+          save_steps = 0;
+  double lr = 0, momentum = 0.9, weight_decay = 2e-4, gamma = 0.1, epsilon = 8, step_size = 2;
+  std::vector<int64_t> milestones{15, 20};
+  int eval_steps = 20;
+  bool no_resume = false;
+  method::FinetuneStepOptions step_opt;
+  app.add_option("--mode", mode_str, "slf, alf or aff")->required();
+  app.add_option("--ckpt", ckpt, "pretrained checkpoint (`advcl pretrain` or `advcl simclr`)")->required();
+  app.add_option("--bn-set", bn_set, "BN statistic set of the checkpoint to use (default: 1, `pgd`, when it has several)");
+  app.add_option("--epochs", epochs, "epochs")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "training batch size (default: 512 for slf/alf, 128 for aff)");
+  app.add_option("--lr", lr, "learning rate (default: 0.01 for slf/alf, 0.1 for aff)");
+  app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str();
+  app.add_option("--weight_decay", weight_decay, "weight decay")->capture_default_str();
+  app.add_option("--milestones", milestones, "epochs after which the lr is multiplied by --gamma")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--gamma", gamma, "lr factor at each milestone")->capture_default_str();
+  app.add_option("--beta", step_opt.beta, "TRADES weight of the KL term (aff)")->capture_default_str();
+  app.add_option("--epsilon", epsilon, "attack radius, in 1/255 units (training and evaluation)")->capture_default_str();
+  app.add_option("--step-size", step_size, "attack step, in 1/255 units")->capture_default_str();
+  app.add_option("--attack-steps", step_opt.attack_steps, "training attack iterations (alf, aff)")->capture_default_str();
+  app.add_option("--eval-steps", eval_steps, "PGD iterations of the RA evaluation")->capture_default_str();
+  app.add_option("--eval-every", eval_every, "evaluate SA and RA every N epochs (the last epoch always)")
+      ->capture_default_str();
+  app.add_option("--test-limit", test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
+  app.add_option("--eval-batch-size", eval_batch, "test batch size")->capture_default_str();
+  app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
+  app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
+  app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  step_opt.mode = method::parse_finetune_mode(mode_str);
+  const char* mode = method::finetune_mode_name(step_opt.mode);
+  ModeDefaults def = defaults_for(step_opt.mode);
+  if (lr == 0) lr = def.lr;
+  if (batch_size == 0) batch_size = def.batch_size;
+  if (!(lr > 0)) fail("--lr must be positive, got ", lr);
+  if (batch_size < 1) fail("--batch-size must be positive, got ", batch_size);
+  if (eval_batch < 1) fail("--eval-batch-size must be positive, got ", eval_batch);
+  if (epochs < 1) fail("--epochs must be at least 1, got ", epochs);
+  if (eval_every < 1) fail("--eval-every must be at least 1, got ", eval_every);
+  if (eval_steps < 0 || step_opt.attack_steps < 0) fail("--eval-steps and --attack-steps must be >= 0");
+  if (!(epsilon >= 0) || !(step_size >= 0)) fail("--epsilon and --step-size must be >= 0");
+  step_opt.epsilon = epsilon / 255;
+  step_opt.step = step_size / 255;
+  apply_threads(common);
+  RunDir dir(common.out);
+  dir.write_text("run.json", options_json(app) + "\n");
+
+  auto train_ds = load_data(common.data, common.data.split);
+  DataOptions test_data = common.data;
+  test_data.limit = test_limit;
+  test_data.per_class = 0;
+  auto test_ds = load_data(test_data, "test");
+  int64_t classes = train_ds->num_classes;
+  if (classes < 2) fail("--data: the training split has ", classes, " classes; finetuning needs labelled data");
+  if (test_ds->num_classes != classes)
+    fail("--data: the test split has ", test_ds->num_classes, " classes, the training split ", classes);
+
+  std::unique_ptr<nn::ResNet18> encoder = load_encoder(ckpt, bn_set);
+  if (encoder->options().in_channels != train_ds->channels)
+    fail("--ckpt ", ckpt, ": the encoder takes ", encoder->options().in_channels, "-channel images, --data has ",
+         train_ds->channels, " (see --channels)");
+  method::FinetuneModel model(std::move(encoder), classes, common.seed);
+  // SLF and ALF train the classifier alone (the encoder stays frozen); AFF trains everything.
+  nn::StateDict trained =
+      step_opt.mode == method::FinetuneMode::Aff ? model.named_parameters() : model.classifier.named_parameters();
+  nn::Sgd sgd(trained, {lr, momentum, weight_decay});
+  model.eval();
+
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.seed = common.seed;
+  lo.workers = common.workers;
+  data::BatchLoader loader(train_ds, std::make_shared<data::CropFlip>(common.data.size, 4), lo);
+  data::LoaderOptions to = lo;
+  to.batch_size = eval_batch;
+  to.shuffle = false;
+  data::BatchLoader test_loader(test_ds, std::make_shared<data::ToFloat>(), to);
+
+  method::EvalOptions eval;
+  eval.epsilon = step_opt.epsilon;
+  eval.step = step_opt.step;
+  eval.steps = eval_steps;
+  eval.seed = common.seed;
+  method::FinetuneReport report;
+  report.mode = mode;
+  report.pretrained = ckpt;
+  report.finetuned = dir.last_checkpoint();
+  report.epochs = epochs;
+  report.attack = attack_text(eval, epsilon, step_size);
+  report.options_json = options_json(app);
+  std::string ms;
+  for (int64_t m : milestones) ms += (ms.empty() ? "" : ", ") + std::to_string(m);
+  report.settings_json = "{\"lr\": " + json_num(lr) + ", \"batch_size\": " + std::to_string(batch_size) +
+                         ", \"milestones\": [" + ms + "], \"gamma\": " + json_num(gamma) +
+                         ", \"momentum\": " + json_num(momentum) + ", \"weight_decay\": " + json_num(weight_decay) +
+                         ", \"epsilon\": " + json_num(step_opt.epsilon) + ", \"step\": " + json_num(step_opt.step) +
+                         ", \"attack_steps\": " + std::to_string(step_opt.attack_steps) +
+                         ", \"beta\": " + json_num(step_opt.beta) + ", \"eval_steps\": " + std::to_string(eval_steps) +
+                         ", \"classes\": " + std::to_string(classes) + ", \"trained\": " +
+                         json_str(step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier") + "}";
+
+  std::string stage = std::string("finetune_") + mode;
+  LoopOptions loop;
+  loop.stage = stage;
+  loop.epochs = epochs;
+  loop.save_epoch = save_epoch;
+  loop.save_steps = save_steps;
+  loop.log_every = common.log_every;
+  loop.metadata = method::finetune_metadata(model);
+  loop.metadata["options"] = report.options_json;
+  loop.metadata[kPretrainedKey] = ckpt;
+  ResumePoint from = resume_if_any(dir, model, sgd, stage, !no_resume);
+  method::FinetuneHistory history;
+  if (from.resumed) {
+    auto h = from.metadata.find(kHistoryKey);
+    if (h != from.metadata.end()) history = method::FinetuneHistory::decode(h->second, dir.last_checkpoint());
+    auto p = from.metadata.find(kPretrainedKey);
+    if (p != from.metadata.end() && p->second != ckpt)
+      std::fprintf(stderr, "warning: resuming a run that started from %s, not --ckpt %s; the encoder is the run's\n",
+                   p->second.c_str(), ckpt.c_str());
+  }
+  report.epochs_done = from.loader.epoch;
+  loop.metadata[kHistoryKey] = history.encode();
+  std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %lld steps, batch %lld, lr %g, %s params trained\n",
+               mode, static_cast<long long>(classes), static_cast<long long>(epochs),
+               static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(batch_size), lr,
+               step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier");
+
+  Device device = Device::cpu();  // where the model lives (batches follow it)
+  method::LogitsFn logits = [&](const Tensor& x) { return model.logits(x); };
+  loop.on_epoch_end = [&](int64_t epoch) -> std::map<std::string, std::string> {
+    report.epochs_done = epoch;
+    if (epoch % eval_every != 0 && epoch != epochs) return {};
+    model.eval();
+    auto t0 = std::chrono::steady_clock::now();
+    method::EvalCounts c = method::evaluate_pgd(logits, test_loader, eval);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    method::EpochEval e{epoch, c.n, c.sa(), c.ra(), secs};
+    history.add(e);
+    std::fprintf(stderr, "[%s] epoch %lld: SA %.2f%%  RA %.2f%%  (%lld test images, %.1fs)\n", stage.c_str(),
+                 static_cast<long long>(epoch), 100 * e.sa, 100 * e.ra, static_cast<long long>(e.n), e.seconds);
+    dir.log_metrics({{"stage", json_str(stage)},
+                     {"epoch", std::to_string(epoch)},
+                     {"test_sa", json_num(e.sa)},
+                     {"test_ra", json_num(e.ra)},
+                     {"test_images", std::to_string(e.n)},
+                     {"eval_seconds", json_num(e.seconds)}});
+    dir.write_text("results.json", method::results_json(history, report));
+    return {{kHistoryKey, history.encode()}};
+  };
+  auto step = [&](const data::Batch& b, int64_t global_step) {
+    RngKey key{common.seed, static_cast<uint32_t>(RngPurpose::AttackStart), static_cast<uint32_t>(global_step), 0};
+    return method::finetune_step(model, sgd, b.images().to(device), b.labels.to(device), step_opt, key);
+  };
+  run_training(
+      dir, model, sgd, loader, loop,
+      [&](int64_t e, int64_t, int64_t) { return nn::step_decay_lr(lr, e - 1, milestones, gamma); }, step, from);
+
+  dir.write_text("results.json", method::results_json(history, report));
+  std::printf("%s", method::results_table(history, report).c_str());
+  std::printf("results: %s\nfinetuned model: %s\n", dir.file("results.json").c_str(), dir.last_checkpoint().c_str());
+  return 0;
+}
+
+}  // namespace advcl::cli

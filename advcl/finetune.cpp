@@ -1,0 +1,133 @@
+#include "advcl/finetune.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/ops.h"
+
+namespace advcl::method {
+
+FinetuneMode parse_finetune_mode(const std::string& s) {
+  std::string m = s;
+  std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (m == "slf") return FinetuneMode::Slf;
+  if (m == "alf") return FinetuneMode::Alf;
+  if (m == "aff") return FinetuneMode::Aff;
+  fail("--mode: '", s, "' is not a finetuning mode; use slf, alf or aff");
+}
+
+const char* finetune_mode_name(FinetuneMode m) {
+  switch (m) {
+    case FinetuneMode::Slf:
+      return "slf";
+    case FinetuneMode::Alf:
+      return "alf";
+    case FinetuneMode::Aff:
+      return "aff";
+  }
+  return "?";
+}
+
+TradesLoss trades_loss(const Tensor& logits_clean, const Tensor& logits_adv, const Tensor& labels, double beta) {
+  check_same_shape("trades_loss", logits_clean, logits_adv);
+  double batch = static_cast<double>(logits_clean.size(0));
+  TradesLoss r;
+  r.natural = ops::cross_entropy(logits_clean, labels, ops::Reduction::Mean);
+  // kl_div(log p_adv, p_clean) = sum p_clean (log p_clean - log p_adv), with
+  // gradients to both arguments.
+  r.robust = ops::div(ops::kl_div(ops::log_softmax(logits_adv), ops::softmax(logits_clean), ops::KLReduction::Sum),
+                      batch);
+  r.total = ops::add(r.natural, ops::mul(r.robust, beta));
+  return r;
+}
+
+Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const FinetuneStepOptions& opt, RngKey start) {
+  Tensor p_clean;
+  {
+    // The clean distribution is a constant of the attack (no gradient to it).
+    NoGradGuard no_grad;
+    p_clean = ops::softmax(logits(images));
+  }
+  PgdOptions p;
+  p.epsilon = opt.epsilon;
+  p.step = opt.step;
+  p.iterations = opt.attack_steps;
+  p.start = PgdOptions::Start::Normal;
+  p.normal_std = 0.001;
+  auto loss = [&](const std::vector<Tensor>& adv) {
+    return ops::kl_div(ops::log_softmax(logits(adv[0])), p_clean, ops::KLReduction::Sum);
+  };
+  return pgd_linf({images}, loss, p, {start})[0];
+}
+
+namespace {
+
+double accuracy(const Tensor& logits, const Tensor& labels) {
+  return static_cast<double>(count_correct(logits, labels)) / static_cast<double>(labels.numel());
+}
+
+// SLF and ALF: features of the (clean or adversarial) images from the frozen
+// encoder, then one classifier step on the mean cross-entropy.
+std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+                                          const Tensor& labels) {
+  Tensor feats;
+  {
+    NoGradGuard no_grad;  // the encoder is frozen: no graph through it
+    feats = model.features(images);
+  }
+  sgd.zero_grad();
+  Tensor logits = model.classifier.forward(feats);
+  Tensor loss = ops::cross_entropy(logits, labels, ops::Reduction::Mean);
+  backward(loss);
+  sgd.step();
+  return {{"loss", loss.item()}, {"acc", accuracy(logits, labels)}};
+}
+
+}  // namespace
+
+std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+                                            const Tensor& labels, const FinetuneStepOptions& opt, RngKey start) {
+  LogitsFn eval_logits = [&](const Tensor& x) { return model.logits(x); };
+  // Every attack runs against the model in eval mode (BN running statistics).
+  model.eval();
+  switch (opt.mode) {
+    case FinetuneMode::Slf:
+      return linear_step(model, sgd, images, labels);
+    case FinetuneMode::Alf: {
+      PgdOptions p;
+      p.epsilon = opt.epsilon;
+      p.step = opt.step;
+      p.iterations = opt.attack_steps;
+      p.start = PgdOptions::Start::Uniform;
+      Tensor adv = pgd_ce_attack(eval_logits, images, labels, p, start);
+      return linear_step(model, sgd, adv, labels);
+    }
+    case FinetuneMode::Aff: {
+      Tensor adv = trades_attack(eval_logits, images, opt, start);
+      model.train();
+      sgd.zero_grad();
+      Tensor lc = model.logits(images);
+      Tensor la = model.logits(adv);
+      {
+        // TRADES forwards the clean batch a second time (for p_clean) after
+        // the adversarial one. In train mode that forward gives the same
+        // logits, so the gradient is unchanged by reusing `lc`; only the BN
+        // running statistics see a third update, which this reproduces
+        // without building a second graph.
+        NoGradGuard no_grad;
+        model.logits(images);
+      }
+      TradesLoss l = trades_loss(lc, la, labels, opt.beta);
+      backward(l.total);
+      sgd.step();
+      model.eval();
+      return {{"loss", l.total.item()},
+              {"natural", l.natural.item()},
+              {"robust", l.robust.item()},
+              {"acc", accuracy(lc, labels)}};
+    }
+  }
+  fail("finetune_step: unknown mode");
+}
+
+}  // namespace advcl::method
