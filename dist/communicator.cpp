@@ -192,6 +192,49 @@ void Communicator::barrier(const char* what) {
   run_collective(label, [&](MPI_Request& req) { MPI_Ibarrier(impl_->comm, &req); });
 }
 
+std::vector<int64_t> Communicator::all_gather(int64_t value, const char* what) {
+  if (size_ == 1) return {value};
+  check_usable(what);
+  impl_->scratch.assign(static_cast<size_t>(size_) * sizeof(int64_t), 0);
+  std::string label = std::string(what) + " (all-gather of one value)";
+  run_collective(label, [&](MPI_Request& req) {
+    MPI_Iallgather(&value, 1, MPI_INT64_T, impl_->scratch.data(), 1, MPI_INT64_T, impl_->comm, &req);
+  });
+  std::vector<int64_t> out(static_cast<size_t>(size_));
+  std::memcpy(out.data(), impl_->scratch.data(), out.size() * sizeof(int64_t));
+  return out;
+}
+
+void Communicator::all_gather_bytes(const void* data, size_t bytes, void* out, const std::vector<int64_t>& sizes,
+                                    const char* what) {
+  if (static_cast<int>(sizes.size()) != size_ || sizes[static_cast<size_t>(rank_)] != static_cast<int64_t>(bytes))
+    fail("dist: ", what, ": all_gather_bytes needs every rank's size, this rank's being ", bytes);
+  if (size_ == 1) {
+    if (bytes) std::memcpy(out, data, bytes);
+    return;
+  }
+  check_usable(what);
+  std::vector<int> counts, displs;
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    if (n < 0 || total + n > INT32_MAX) fail("dist: ", what, ": all-gather of over 2 GiB is not supported");
+    counts.push_back(static_cast<int>(n));
+    displs.push_back(static_cast<int>(total));
+    total += n;
+  }
+  // The send side is copied too: MPI must not read a buffer the caller may
+  // free after a timeout.
+  std::vector<char> send(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);
+  impl_->scratch.assign(static_cast<size_t>(total) + bytes, 0);
+  std::memcpy(impl_->scratch.data() + total, send.data(), bytes);
+  std::string label = std::string(what) + " (all-gather of " + std::to_string(total) + " bytes)";
+  run_collective(label, [&](MPI_Request& req) {
+    MPI_Iallgatherv(impl_->scratch.data() + total, static_cast<int>(bytes), MPI_BYTE, impl_->scratch.data(),
+                    counts.data(), displs.data(), MPI_BYTE, impl_->comm, &req);
+  });
+  std::memcpy(out, impl_->scratch.data(), static_cast<size_t>(total));
+}
+
 std::unique_ptr<Communicator> Communicator::duplicate(const char* what) {
   auto c = std::make_unique<Communicator>();
   c->rank_ = rank_;
@@ -258,6 +301,13 @@ void Communicator::broadcast(void*, size_t, int root, const char* what) {
   if (root != 0) fail("dist: ", what, ": broadcast root ", root, " is not a rank of 1");
 }
 void Communicator::barrier(const char*) {}
+std::vector<int64_t> Communicator::all_gather(int64_t value, const char*) { return {value}; }
+void Communicator::all_gather_bytes(const void* data, size_t bytes, void* out, const std::vector<int64_t>& sizes,
+                                    const char* what) {
+  if (sizes.size() != 1 || sizes[0] != static_cast<int64_t>(bytes))
+    fail("dist: ", what, ": all_gather_bytes needs every rank's size, this rank's being ", bytes);
+  if (bytes) std::memcpy(out, data, bytes);
+}
 std::unique_ptr<Communicator> Communicator::duplicate(const char*) { return std::make_unique<Communicator>(); }
 void Communicator::init_world(int*, char***) {
   // Several processes that each think they are alone would overwrite each

@@ -64,6 +64,12 @@ class Communicator {
   // Root's values into every rank's tensor (same shape and dtype on all ranks).
   void broadcast(Tensor& t, int root, const char* what);
   void barrier(const char* what);
+  // Every rank's `value`, in rank order.
+  std::vector<int64_t> all_gather(int64_t value, const char* what);
+  // Concatenates every rank's `bytes` (rank order) into `out`, which must
+  // hold the sum of `sizes` (each rank's byte count, as all_gather gives it).
+  void all_gather_bytes(const void* data, size_t bytes, void* out, const std::vector<int64_t>& sizes,
+                        const char* what);
 
   // A new communicator over the same ranks with its own message space (a
   // collective; tests use it to isolate a deliberately abandoned collective).

@@ -3,6 +3,7 @@
 // through the same code path unchanged. The multi-rank proofs are in tests_mpi/.
 #include <gtest/gtest.h>
 
+#include "dist/all_gather.h"
 #include "dist/communicator.h"
 #include "dist/consistency.h"
 #include "dist/gradient_sync.h"
@@ -84,4 +85,15 @@ TEST(DistSingle, SyncBatchNormOfOneRankIsPlainBatchNorm) {
   EXPECT_EQ(xa.grad().to_vector<float>(), xb.grad().to_vector<float>());
   EXPECT_EQ(plain.set(1).weight.grad().to_vector<float>(), synced.set(1).weight.grad().to_vector<float>());
   EXPECT_EQ(plain.set(0).running_var.to_vector<float>(), synced.set(0).running_var.to_vector<float>());
+}
+
+TEST(DistSingle, AllGatherOfOneRankIsIdentity) {
+  dist::Communicator c;
+  Tensor x = randn({3, 2}, 7).set_requires_grad();
+  Tensor y = dist::all_gather_rows(x, c);
+  EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
+  Tensor up = randn({3, 2}, 8);
+  backward(ops::sum(ops::mul(y, up)));
+  EXPECT_EQ(x.grad().to_vector<float>(), up.to_vector<float>());
+  EXPECT_THROW(dist::all_gather_rows(Tensor::scalar(1.0), c), Error);
 }
