@@ -1,0 +1,173 @@
+#include "advcl/autoattack.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "advcl/apgd.h"
+#include "advcl/fab.h"
+#include "advcl/square.h"
+#include "engine/ops.h"
+
+namespace advcl::autoattack {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100 * v);
+  return buf;
+}
+
+// One stage on a batch: the attack's candidates for rows ids of x.
+Tensor run_stage(const std::string& name, const LogitsFn& model, const Tensor& xb, const std::vector<int64_t>& yb,
+                 const std::vector<int64_t>& ids, const AutoAttackOptions& opt) {
+  if (name == "apgd-ce" || name == "apgd-t") {
+    ApgdOptions o;
+    o.epsilon = opt.epsilon;
+    o.iterations = opt.apgd_iterations;
+    o.seed = opt.seed;
+    o.target_classes = opt.target_classes;
+    if (name == "apgd-ce") {
+      o.restarts = opt.apgd_ce_restarts;
+      return apgd_ce(model, xb, yb, ids, o);
+    }
+    o.restarts = 1;
+    return apgd_targeted(model, xb, yb, ids, o);
+  }
+  if (name == "fab-t") {
+    FabOptions o;
+    o.epsilon = opt.epsilon;
+    o.iterations = opt.fab_iterations;
+    o.target_classes = opt.target_classes;
+    return fab_targeted(model, xb, yb, o);
+  }
+  if (name == "square") {
+    SquareOptions o;
+    o.epsilon = opt.epsilon;
+    o.queries = opt.square_queries;
+    o.p_init = opt.square_p_init;
+    o.seed = opt.seed;
+    return square_linf(model, xb, yb, ids, o);
+  }
+  fail("run_autoattack: unknown attack '", name, "' (use apgd-ce, apgd-t, fab-t, square)");
+}
+
+}  // namespace
+
+AutoAttackResult run_autoattack(const LogitsFn& model, const Tensor& x, const Tensor& y,
+                                const AutoAttackOptions& opt) {
+  if (x.dim() != 4) fail("run_autoattack: x must be images [N, C, H, W], got ", shape_str(x.shape()));
+  const int64_t N = x.size(0);
+  const std::vector<int64_t> labels = host_labels("run_autoattack", y, N);
+  if (opt.batch_size < 1) fail("run_autoattack: batch size must be >= 1, got ", opt.batch_size);
+  if (!(opt.epsilon >= 0)) fail("run_autoattack: epsilon must be >= 0, got ", opt.epsilon);
+  for (const std::string& a : opt.attacks)
+    if (a != "apgd-ce" && a != "apgd-t" && a != "fab-t" && a != "square")
+      fail("run_autoattack: unknown attack '", a, "' (use apgd-ce, apgd-t, fab-t, square)");
+  auto say = [&](const std::string& line) {
+    if (opt.progress) opt.progress(line);
+  };
+  const auto t0 = Clock::now();
+  AutoAttackResult res;
+
+  // Clean accuracy.
+  res.robust.assign(static_cast<size_t>(N), 0);
+  for (int64_t s = 0; s < N; s += opt.batch_size) {
+    int64_t e = std::min(N, s + opt.batch_size);
+    NoGradGuard no_grad;
+    HostLogits h = host_logits(model(x.narrow0(s, e - s)));
+    for (int64_t r = s; r < e; ++r)
+      res.robust[static_cast<size_t>(r)] = h.pred[static_cast<size_t>(r - s)] == labels[static_cast<size_t>(r)];
+  }
+  auto accuracy = [&] {
+    int64_t n = 0;
+    for (uint8_t f : res.robust) n += f;
+    return N ? static_cast<double>(n) / static_cast<double>(N) : 0.0;
+  };
+  res.clean_accuracy = accuracy();
+  say("autoattack: clean accuracy " + percent(res.clean_accuracy) + " (" + std::to_string(N) + " points, eps " +
+      std::to_string(opt.epsilon) + ")");
+
+  // Broken points' examples, gathered at the end: x_adv row i is row map[i] of [x; pieces...].
+  std::vector<Tensor> pieces{x};
+  int64_t piece_rows = N;
+  std::vector<int64_t> map(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) map[static_cast<size_t>(i)] = i;
+
+  for (const std::string& name : opt.attacks) {
+    const auto ts = Clock::now();
+    AutoAttackStage stage;
+    stage.name = name;
+    std::vector<int64_t> todo = where(res.robust);
+    stage.attacked = static_cast<int64_t>(todo.size());
+    const int64_t batches = (stage.attacked + opt.batch_size - 1) / opt.batch_size;
+    for (int64_t b = 0; b < batches; ++b) {
+      std::vector<int64_t> ids(todo.begin() + b * opt.batch_size,
+                               todo.begin() + std::min(stage.attacked, (b + 1) * opt.batch_size));
+      std::vector<int64_t> yb;
+      for (int64_t i : ids) yb.push_back(labels[static_cast<size_t>(i)]);
+      Tensor xb = take_rows(x, ids);
+      Tensor adv = run_stage(name, model, xb, yb, ids, opt).detach();
+      check_same_shape("run_autoattack", xb, adv);
+      // Every attack projects; a point outside the ball or the box is a bug, not a success.
+      std::vector<double> dist = linf_distance(adv, xb);
+      double lo, hi;
+      {
+        NoGradGuard no_grad;
+        std::vector<double> mins = to_host(ops::min(ops::flatten(adv), 1)), maxs = to_host(ops::max(ops::flatten(adv), 1));
+        lo = *std::min_element(mins.begin(), mins.end());
+        hi = *std::max_element(maxs.begin(), maxs.end());
+      }
+      const double tol = 1e-6;
+      double worst = *std::max_element(dist.begin(), dist.end());
+      if (worst > opt.epsilon + tol || lo < -tol || hi > 1 + tol)
+        fail("run_autoattack: ", name, " returned a point outside the eps-ball or [0, 1] (distance ", worst,
+             ", range [", lo, ", ", hi, "])");
+      HostLogits h;
+      {
+        NoGradGuard no_grad;
+        h = host_logits(model(adv));
+      }
+      std::vector<int64_t> broken_local;
+      for (size_t j = 0; j < ids.size(); ++j)
+        if (h.pred[j] != yb[j]) {
+          broken_local.push_back(static_cast<int64_t>(j));
+          res.robust[static_cast<size_t>(ids[j])] = 0;
+          map[static_cast<size_t>(ids[j])] = piece_rows + static_cast<int64_t>(broken_local.size()) - 1;
+        }
+      if (!broken_local.empty()) {
+        pieces.push_back(take_rows(adv, broken_local));
+        piece_rows += static_cast<int64_t>(broken_local.size());
+      }
+      stage.broken += static_cast<int64_t>(broken_local.size());
+      say(name + " - " + std::to_string(b + 1) + "/" + std::to_string(batches) + " - " +
+          std::to_string(broken_local.size()) + " out of " + std::to_string(ids.size()) + " successfully perturbed");
+    }
+    stage.robust_accuracy = accuracy();
+    stage.seconds = seconds_since(ts);
+    res.stages.push_back(stage);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (total time %.1f s)", seconds_since(t0));
+    say("robust accuracy after " + name + ": " + percent(stage.robust_accuracy) + buf);
+  }
+
+  {
+    NoGradGuard no_grad;
+    res.x_adv = pieces.size() == 1 ? x.detach() : ops::index_select(ops::cat(pieces), index_tensor(map, x)).detach();
+  }
+  res.robust_accuracy = accuracy();
+  std::vector<double> dist = linf_distance(res.x_adv, x);
+  for (double d : dist) res.max_perturbation = std::max(res.max_perturbation, d);
+  say("autoattack: robust accuracy " + percent(res.robust_accuracy) + ", max L-inf perturbation " +
+      std::to_string(res.max_perturbation));
+  return res;
+}
+
+}  // namespace advcl::autoattack
