@@ -1,5 +1,7 @@
 #include "engine/storage.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -17,6 +19,19 @@ namespace {
 }  // namespace
 
 bool cuda_built() { return ADVCL_CUDA != 0; }
+
+namespace {
+// Training allocates and frees the same large activation blocks every step.
+// By default glibc serves blocks above a threshold with fresh mmap() pages
+// and returns them on free(), so every step pays page faults and zeroing of
+// the kernel's fresh pages. Keeping big blocks in the heap makes them reusable
+// (a CPU counterpart of the CUDA caching allocator).
+const bool g_host_heap_tuned = [] {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
+}();
+}  // namespace
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cpu()) {
