@@ -68,6 +68,8 @@ AutoAttackResult run_autoattack(const LogitsFn& model, const Tensor& x, const Te
   const std::vector<int64_t> labels = host_labels("run_autoattack", y, N);
   if (opt.batch_size < 1) fail("run_autoattack: batch size must be >= 1, got ", opt.batch_size);
   if (!(opt.epsilon >= 0)) fail("run_autoattack: epsilon must be >= 0, got ", opt.epsilon);
+  if (opt.first_index < 0 || opt.first_index + N > (int64_t{1} << 32))
+    fail("run_autoattack: first_index ", opt.first_index, " + ", N, " points does not fit the 32-bit RNG sample index");
   for (const std::string& a : opt.attacks)
     if (a != "apgd-ce" && a != "apgd-t" && a != "fab-t" && a != "square")
       fail("run_autoattack: unknown attack '", a, "' (use apgd-ce, apgd-t, fab-t, square)");
@@ -114,7 +116,9 @@ AutoAttackResult run_autoattack(const LogitsFn& model, const Tensor& x, const Te
       std::vector<int64_t> yb;
       for (int64_t i : ids) yb.push_back(labels[static_cast<size_t>(i)]);
       Tensor xb = take_rows(x, ids);
-      Tensor adv = run_stage(name, model, xb, yb, ids, opt).detach();
+      std::vector<int64_t> sample_ids;
+      for (int64_t i : ids) sample_ids.push_back(opt.first_index + i);
+      Tensor adv = run_stage(name, model, xb, yb, sample_ids, opt).detach();
       check_same_shape("run_autoattack", xb, adv);
       // Every attack projects; a point outside the ball or the box is a bug, not a success.
       std::vector<double> dist = linf_distance(adv, xb);

@@ -16,6 +16,10 @@ struct AutoAttackOptions {
   double epsilon = 8.0 / 255;
   int64_t batch_size = 250;  // points per attack call (the reference's bs)
   uint64_t seed = 0;         // keys every random stream (autoattack_util.h)
+  // Point i's random streams use sample = first_index + i: a caller that
+  // feeds a data set in chunks passes each chunk's first data-set index, so
+  // a point's randomness does not depend on the chunking.
+  int64_t first_index = 0;
   // The stages in order; names "apgd-ce", "apgd-t", "fab-t", "square".
   std::vector<std::string> attacks{"apgd-ce", "apgd-t", "fab-t", "square"};
   // The standard version's settings.

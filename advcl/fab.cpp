@@ -96,7 +96,7 @@ FabRun fab_single_run(const LogitsFn& model, const Tensor& xs, const std::vector
         double v = (x1[o + i] + opt.eta * d1[o + i]) * (1 - alpha) + (x0[o + i] + opt.eta * d2[o + i]) * alpha;
         x1[o + i] = std::min(std::max(v, 0.0), 1.0);
       }
-    }, 1);
+    }, std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(D, 1)));  // threads only for sizeable work
 
     HostLogits h;
     Tensor x1t = from_host(x1, xs.shape(), xs);

@@ -141,3 +141,22 @@ TEST(AutoAttack, RejectsBadArguments) {
   EXPECT_THROW(run_autoattack(m.fn(), x, y, opt), Error);
   EXPECT_THROW(run_autoattack(m.fn(), x, Tensor::from_vector<int64_t>({0}, {1}), AutoAttackOptions{}), Error);
 }
+
+TEST(AutoAttack, ResultsDoNotDependOnBatchingOrChunking) {
+  // Every random stream is keyed by the point's data-set index, so batch size
+  // and feeding the data in chunks (with first_index) change nothing.
+  LinearModel m = make_linear_model(51);
+  LinearData d = make_linear_data(m, 0.1, 3, 3, 0.02, 52);
+  AutoAttackOptions opt = small_options(0.1);
+  opt.batch_size = 6;
+  AutoAttackResult whole = run_autoattack(m.fn(), d.x, d.y, opt);
+  opt.batch_size = 2;
+  std::vector<double> chunked;
+  for (int64_t s = 0; s < 6; s += 3) {
+    opt.first_index = s;
+    AutoAttackResult r = run_autoattack(m.fn(), d.x.narrow0(s, 3), d.y.narrow0(s, 3), opt);
+    std::vector<double> v = r.x_adv.to_vector<double>();
+    chunked.insert(chunked.end(), v.begin(), v.end());
+  }
+  EXPECT_EQ(whole.x_adv.to_vector<double>(), chunked);
+}
