@@ -24,6 +24,7 @@ int cmd_pretrain(int argc, char** argv) {
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4, epsilon = 8, step_size = 2;
   method::AdvclStepOptions step_opt;
   bool no_resume = false;
+  int64_t stop_epoch = 0;
   app.add_option("--labels", labels_path, "pseudo-labels: from `advcl pseudo-labels`, or the reference's "
                                           "imagenet_clPretrain_pseudo_labels.pkl")->required();
   app.add_option("--epoch", epochs, "epochs")->capture_default_str();
@@ -43,6 +44,7 @@ int cmd_pretrain(int argc, char** argv) {
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs")->capture_default_str();
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_option("--stop-epoch", stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +88,7 @@ int cmd_pretrain(int argc, char** argv) {
   loop.save_epoch = save_epoch;
   loop.save_steps = save_steps;
   loop.log_every = common.log_every;
+  loop.stop_epoch = stop_epoch;
   loop.metadata = model_metadata(mo);
   loop.metadata["options"] = options_json(app);
   ResumePoint from = resume_if_any(dir, model, sgd, "pretrain", !no_resume);

@@ -21,6 +21,7 @@ int cmd_simclr(int argc, char** argv) {
   int64_t epochs = 100, batch_size = 512, width = 64, save_epoch = 0, save_steps = 0;
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4, temperature = 0.5;
   bool no_resume = false;
+  int64_t stop_epoch = 0;
   app.add_option("--epoch", epochs, "epochs")->capture_default_str();
   app.add_option("--batch-size", batch_size, "batch size")->capture_default_str();
   app.add_option("--learning_rate", lr, "peak learning rate (cosine schedule)")->capture_default_str();
@@ -31,6 +32,7 @@ int cmd_simclr(int argc, char** argv) {
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_option("--stop-epoch", stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +69,7 @@ int cmd_simclr(int argc, char** argv) {
   loop.save_epoch = save_epoch;
   loop.save_steps = save_steps;
   loop.log_every = common.log_every;
+  loop.stop_epoch = stop_epoch;
   loop.metadata = model_metadata(mo);
   loop.metadata["options"] = options_json(app);
   ResumePoint from = resume_if_any(dir, model, sgd, "simclr", !no_resume);

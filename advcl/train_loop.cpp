@@ -1,5 +1,6 @@
 #include "advcl/train_loop.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -59,7 +60,8 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
   int64_t global_step = from.global_step;
   Progress progress(opt.stage, opt.epochs, nb);
   std::map<std::string, std::string> metadata = opt.metadata;  // grows with on_epoch_end's entries
-  for (int64_t e0 = from.loader.epoch; e0 < opt.epochs; ++e0) {
+  int64_t last = opt.stop_epoch > 0 ? std::min(opt.stop_epoch, opt.epochs) : opt.epochs;
+  for (int64_t e0 = from.loader.epoch; e0 < last; ++e0) {
     int64_t epoch = e0 + 1;
     progress.begin_epoch();
     std::map<std::string, double> sums;

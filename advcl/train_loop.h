@@ -19,6 +19,10 @@ struct LoopOptions {
   int64_t save_epoch = 0;  // also keep epoch_N every N epochs (0: never)
   int64_t save_steps = 0;  // rewrite last.safetensors every N steps inside an epoch (0: only at epoch ends)
   int64_t log_every = 10;
+  // Stop after this epoch although the schedule runs to `epochs` (0: run to
+  // the end); a later run with the same options resumes from the checkpoint.
+  // For time-limited jobs, and for the resume tests.
+  int64_t stop_epoch = 0;
   std::map<std::string, std::string> metadata;  // written into every checkpoint
   // Called after each epoch's steps, before that epoch's checkpoint is saved
   // (e.g. test-set evaluation). The entries it returns are merged into the
