@@ -375,6 +375,19 @@ void init_from_env(int* argc, char*** argv) {
 
 void finalize() { Communicator::finalize_world(); }
 
+void abort_job(const std::string& message, int code) {
+  Communicator& w = world();
+  if (w.distributed())
+    std::fprintf(stderr, "advcl: rank %d of %d: %s\nadvcl: ending all ranks\n", w.rank(), w.size(), message.c_str());
+  else
+    std::fprintf(stderr, "advcl: %s\n", message.c_str());
+  std::fflush(stderr);
+#if ADVCL_MPI
+  if (w.distributed()) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::exit(code);
+}
+
 Communicator& world() {
   static Communicator w;
   return w;

@@ -110,4 +110,10 @@ void finalize();
 // The process-global group (a group of one until init_from_env).
 Communicator& world();
 
+// Ends the whole job at once after an error on this rank: prints `message`
+// with the rank and calls MPI_Abort, so the other ranks do not sit in their
+// next collective until the timeout. Outside a distributed run: prints and
+// exits with `code`. For main()'s error handler.
+[[noreturn]] void abort_job(const std::string& message, int code = 1);
+
 }  // namespace advcl::dist
