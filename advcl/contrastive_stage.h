@@ -1,0 +1,48 @@
+// What the two contrastive pretraining stages (`simclr`, `pretrain`) share:
+// their schedule options, and the setup of data, model, optimiser, loader,
+// cosine schedule, checkpoints and resume around a stage-specific step.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "advcl/common_options.h"
+#include "advcl/train_loop.h"
+#include "nn/resnet.h"
+#include "nn/schedule.h"
+
+namespace advcl::cli {
+
+struct ContrastiveOptions {
+  CommonOptions common;
+  int64_t epochs = 1000, batch_size = 512, width = 64, save_epoch = 100, save_steps = 0, stop_epoch = 0;
+  double lr = 0.5, momentum = 0.9, weight_decay = 1e-4;
+  bool no_resume = false;
+};
+
+// --epoch, --batch-size, --learning_rate, --momentum, --weight_decay, --width,
+// --save-epoch, --save-steps, --stop-epoch, --no-resume, and the common options.
+void add_contrastive_options(CLI::App& app, ContrastiveOptions& o);
+
+struct ContrastiveRun {
+  std::string stage;
+  std::unique_ptr<RunDir> dir;
+  std::shared_ptr<const data::ImageDataset> data;
+  nn::ResNetOptions model_options;
+  std::unique_ptr<nn::ResNet18> model;
+  std::unique_ptr<nn::Sgd> sgd;
+  std::unique_ptr<data::BatchLoader> loader;
+  nn::CosineWarmupSchedule schedule;
+  LoopOptions loop;
+  ResumePoint from;
+};
+
+// Threads, output folder (with run.json) and the training data.
+ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const ContrastiveOptions& o);
+// The model (options `mo` with width, input channels and seed filled in
+// here), optimiser, loader over `views`, schedule and resume point.
+void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, nn::ResNetOptions mo,
+               std::shared_ptr<const data::SampleTransform> views);
+// Trains to the end (or --stop-epoch) and prints where the encoder is.
+void finish_run(ContrastiveRun& r, const StepFn& step);
+
+}  // namespace advcl::cli
