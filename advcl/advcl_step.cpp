@@ -18,6 +18,8 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
                            const AdvclStepOptions& opt) {
   if (b.pseudo.empty()) fail("advcl_step: no pseudo-labels given");
   model.train();
+  auto gather = [&](const Tensor& p) { return opt.gather ? opt.gather(p) : p; };
+  double ce_weight = opt.ce_weight * opt.ce_scale;
   AdvclStepResult r;
   {
     NoGradGuard no_grad;
@@ -30,14 +32,14 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
     Tensor f = model.features(ops::cat({b.x1, b.x2, r.x_hfc}), nn::BnSets::repeat(nn::kBnNormal, 3));
     Tensor p = model.project(f, 3);
     int64_t B = b.x1.size(0);
-    for (int v = 0; v < 3; ++v) clean_proj[v] = ops::slice(p, v * B, (v + 1) * B);
+    for (int v = 0; v < 3; ++v) clean_proj[v] = gather(ops::slice(p, v * B, (v + 1) * B));
   }
   auto attack_loss = [&](const std::vector<Tensor>& adv) {
     Tensor p_cl = model.project(model.features(adv[0], nn::kBnPgd), 1);
-    Tensor con = supcon_loss({p_cl, clean_proj[0], clean_proj[1], clean_proj[2]}, opt.temperature,
+    Tensor con = supcon_loss({gather(p_cl), clean_proj[0], clean_proj[1], clean_proj[2]}, opt.temperature,
                              opt.base_temperature);
     Tensor ce = pseudo_label_ce(model.pseudo_logits(model.features(adv[1], nn::kBnPgdCe)), b.pseudo);
-    return ops::add(con, ops::mul(ce, opt.ce_weight));
+    return ops::add(con, ops::mul(ce, ce_weight));
   };
   PgdOptions p;
   p.epsilon = opt.epsilon;
@@ -54,11 +56,12 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   Tensor proj = model.project(f, 4);
   int64_t B = b.x1.size(0);
   std::vector<Tensor> views;
-  for (int v = 0; v < 4; ++v) views.push_back(ops::slice(proj, v * B, (v + 1) * B));
+  for (int v = 0; v < 4; ++v) views.push_back(gather(ops::slice(proj, v * B, (v + 1) * B)));
   Tensor con = supcon_loss(views, opt.temperature, opt.base_temperature);
   Tensor ce = pseudo_label_ce(model.pseudo_logits(model.features(r.x_ce, nn::kBnPgdCe)), b.pseudo);
-  Tensor loss = ops::add(con, ops::mul(ce, opt.ce_weight));
+  Tensor loss = ops::add(con, ops::mul(ce, ce_weight));
   backward(loss);
+  if (opt.before_step) opt.before_step();
   sgd.step();
   r.loss = loss.item();
   r.contrastive = con.item();

@@ -14,6 +14,7 @@
 // updated fewer times (they are never used later). The `pgd` set's running
 // statistics are updated 6 times per step, as in the reference.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "advcl/pgd.h"
@@ -31,6 +32,12 @@ struct AdvclStepOptions {
   double temperature = 0.5;
   double base_temperature = 0.07;
   double ce_weight = 0.2;
+  // Data parallel (dist/, docs/distributed.md); the defaults are one process.
+  // Applied to every view's projections before SupCon, e.g. dist::all_gather_rows,
+  // so that the contrastive denominator runs over the global batch.
+  std::function<Tensor(const Tensor&)> gather;
+  double ce_scale = 1;  // multiplies the pseudo-label CE (a local mean): dist::local_loss_scale
+  std::function<void()> before_step;  // after backward, before sgd.step(): dist::average_gradients
 };
 
 struct AdvclBatch {

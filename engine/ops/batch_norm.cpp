@@ -55,6 +55,10 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
   BNShape sh = bn_shape(s.x);
   int64_t C = sh.C;
   std::vector<double> sum_g(static_cast<size_t>(C)), sum_gx(static_cast<size_t>(C));
+  // Synchronised BN: the weight and bias gradients are this process's own
+  // contribution (the data-parallel gradient average combines the ranks',
+  // as for every other parameter); only the input gradient needs the global sums.
+  std::vector<double> local_g, local_gx;
   Tensor gx;
   visit_float(g.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
@@ -70,6 +74,8 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
     } else {
       parallel_for(C, [&](int64_t c) { kernels::bn_backward_sums(gp, xp, sh, c, s.mean[c], sum_g[c], sum_gx[c]); }, 2);
     }
+    local_g = sum_g;
+    local_gx = sum_gx;
     if (s.training && s.reduce) s.reduce(sum_g, sum_gx);
     if (!needs[0]) return;
     gx = Tensor::empty(s.x.shape(), s.x.dtype(), s.x.device());
@@ -98,9 +104,9 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
   std::vector<Tensor> r(3);
   r[0] = gx;
   std::vector<double> gw(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) gw[c] = sum_gx[c] * s.invstd[c];
+  for (int64_t c = 0; c < C; ++c) gw[c] = local_gx[c] * s.invstd[c];
   if (has_w && needs[1]) r[1] = Tensor::from_vector<double>(gw, {C}).to(g.dtype()).to(g.device());
-  if (has_b && needs[2]) r[2] = Tensor::from_vector<double>(sum_g, {C}).to(g.dtype()).to(g.device());
+  if (has_b && needs[2]) r[2] = Tensor::from_vector<double>(local_g, {C}).to(g.dtype()).to(g.device());
   return r;
 }
 
