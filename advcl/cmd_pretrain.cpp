@@ -8,6 +8,8 @@
 #include "advcl/commands.h"
 #include "advcl/contrastive_stage.h"
 #include "advcl/pseudo_labels.h"
+#include "dist/all_gather.h"
+#include "dist/gradient_sync.h"
 
 namespace advcl::cli {
 
@@ -47,13 +49,27 @@ int cmd_pretrain(int argc, char** argv) {
   views::SimclrOptions vo;
   vo.size = o.common.data.size;
   build_run(r, app, o, mo, views::make_advcl_views(vo));
-  std::fprintf(stderr, "pretrain: attack eps %.0f/255, step %.0f/255, %d iterations\n", epsilon, step_size,
+  if (dist::world().is_root())
+    std::fprintf(stderr, "pretrain: attack eps %.0f/255, step %.0f/255, %d iterations\n", epsilon, step_size,
                step_opt.iterations);
 
-  finish_run(r, [&](const data::Batch& b, int64_t global_step) {
+  dist::Communicator& comm = dist::world();
+  if (comm.distributed()) {
+    // SupCon over the global batch, CE weighted by this rank's share, and the
+    // ranks' gradients averaged before the SGD step: N ranks compute what one
+    // process computes on the whole batch (tests_mpi/advcl_step_test.cpp).
+    step_opt.gather = [&comm](const Tensor& p) { return dist::all_gather_rows(p, comm); };
+    step_opt.before_step = [&] { dist::average_gradients(r.model->named_parameters(), comm); };
+  }
+  finish_run(r, o, [&](const data::Batch& b, int64_t global_step) {
+    if (comm.distributed()) step_opt.ce_scale = dist::local_loss_scale(b.size(), comm);
     method::AdvclBatch ab{b.views[views::kViewX1], b.views[views::kViewX2], b.views[views::kViewOrg], {}};
     for (size_t h = 0; h < labels.ks.size(); ++h) ab.pseudo.push_back(labels.lookup(h, b.indices));
-    RngKey key{o.common.seed, 0, static_cast<uint32_t>(global_step), 0};
+    // Attack starts keyed by step and by the image's position in the global
+    // batch (rank r holds positions r*B/N onwards), so N ranks draw the noise
+    // one process would.
+    uint32_t first = static_cast<uint32_t>(comm.rank() * (o.batch_size / comm.size()));
+    RngKey key{o.common.seed, 0, static_cast<uint32_t>(global_step), first};
     auto starts = method::advcl_attack_starts(ab.x_org, step_opt, key);
     method::AdvclStepResult res = method::advcl_step(*r.model, *r.sgd, ab, starts, step_opt);
     return std::map<std::string, double>{{"loss", res.loss}, {"contrastive", res.contrastive}, {"ce", res.ce}};

@@ -5,6 +5,8 @@
 #include "advcl/commands.h"
 #include "advcl/contrastive_stage.h"
 #include "advcl/losses.h"
+#include "dist/all_gather.h"
+#include "dist/gradient_sync.h"
 #include "engine/ops.h"
 
 namespace advcl::cli {
@@ -30,14 +32,20 @@ int cmd_simclr(int argc, char** argv) {
   vo.size = o.common.data.size;
   build_run(r, app, o, mo, views::make_simclr_views(vo));
 
-  finish_run(r, [&](const data::Batch& b, int64_t) {
+  dist::Communicator& comm = dist::world();
+  finish_run(r, o, [&](const data::Batch& b, int64_t) {
     r.model->train();
     r.sgd->zero_grad();
     int64_t B = b.size();
     Tensor f = r.model->features(ops::cat({b.views[0], b.views[1]}), nn::BnSets::repeat(0, 2));
     Tensor p = r.model->project(f, 2);
-    Tensor loss = method::supcon_loss({ops::slice(p, 0, B), ops::slice(p, B, 2 * B)}, temperature, temperature);
+    // Under mpirun the loss runs over the global batch (gathered features) and
+    // the ranks' gradients are averaged before the step.
+    auto global = [&](const Tensor& t) { return comm.distributed() ? dist::all_gather_rows(t, comm) : t; };
+    Tensor loss = method::supcon_loss({global(ops::slice(p, 0, B)), global(ops::slice(p, B, 2 * B))}, temperature,
+                                      temperature);
     backward(loss);
+    if (comm.distributed()) dist::average_gradients(r.model->named_parameters(), comm);
     r.sgd->step();
     return std::map<std::string, double>{{"loss", loss.item()}};
   });

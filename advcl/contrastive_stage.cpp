@@ -3,6 +3,9 @@
 #include <cstdio>
 
 #include "advcl/model_io.h"
+#include "dist/communicator.h"
+#include "dist/consistency.h"
+#include "dist/sync_batch_norm.h"
 
 namespace advcl::cli {
 
@@ -21,6 +24,8 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o) {
   app.add_option("--save-steps", o.save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_option("--stop-epoch", o.stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_flag("--no-sync-bn", o.no_sync_bn, "under mpirun: keep batch-norm statistics per rank (default: synchronised)");
+  app.add_option("--dist-check-every", o.check_every, "under mpirun: check every N steps that all ranks hold the same weights");
 }
 
 ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const ContrastiveOptions& o) {
@@ -28,16 +33,21 @@ ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const Co
   r.stage = stage;
   apply_threads(o.common);
   r.dir = std::make_unique<RunDir>(o.common.out);
-  r.dir->write_text("run.json", options_json(app) + "\n");
+  if (dist::world().is_root()) r.dir->write_text("run.json", options_json(app) + "\n");
   r.data = load_data(o.common.data, "train");
   return r;
 }
 
 void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, nn::ResNetOptions mo,
                std::shared_ptr<const data::SampleTransform> views) {
+  dist::Communicator& comm = dist::world();
   mo.width = o.width;
   mo.in_channels = r.data->channels;
   mo.seed = o.common.seed;
+  if (comm.distributed() && !o.no_sync_bn) {
+    if (mo.bn_group_size > 0) fail("--bn-group-size and synchronised batch norm exclude each other; add --no-sync-bn");
+    mo.bn_sync = dist::make_batch_norm_sync();
+  }
   r.model_options = mo;
   r.model = std::make_unique<nn::ResNet18>(mo);
   r.sgd = std::make_unique<nn::Sgd>(r.model->named_parameters(), nn::SgdOptions{o.lr, o.momentum, o.weight_decay});
@@ -45,6 +55,17 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   lo.batch_size = o.batch_size;
   lo.seed = o.common.seed;
   lo.workers = o.common.workers;
+  if (comm.distributed()) {
+    // --batch-size is the global batch; each rank takes its shard of it.
+    if (o.batch_size % comm.size())
+      fail("--batch-size ", o.batch_size, " must be divisible by the ", comm.size(), " ranks");
+    lo.batch_size = o.batch_size / comm.size();
+    lo.rank = comm.rank();
+    lo.world = comm.size();
+    // A last global batch smaller than the number of ranks would leave a rank empty.
+    int64_t last = r.data->n % o.batch_size;
+    lo.drop_last = last != 0 && last < comm.size();
+  }
   r.loader = std::make_unique<data::BatchLoader>(r.data, std::move(views), lo);
   r.schedule.lr = o.lr;
   r.schedule.epochs = o.epochs;
@@ -58,16 +79,29 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   r.loop.metadata = model_metadata(mo);
   r.loop.metadata["options"] = options_json(app);
   r.from = resume_if_any(*r.dir, *r.model, *r.sgd, r.stage, !o.no_resume);
-  std::fprintf(stderr, "%s: ResNet-18 width %lld, %lld epochs x %lld steps of %lld images\n", r.stage.c_str(),
+  if (comm.is_root())
+    std::fprintf(stderr, "%s: ResNet-18 width %lld, %lld epochs x %lld steps of %lld images\n", r.stage.c_str(),
                static_cast<long long>(o.width), static_cast<long long>(o.epochs),
                static_cast<long long>(r.loader->batches_per_epoch()), static_cast<long long>(o.batch_size));
+  if (comm.distributed() && comm.is_root())
+    std::fprintf(stderr, "%s: data parallel over %d ranks, %lld images each per step, batch norm %s\n",
+                 r.stage.c_str(), comm.size(), static_cast<long long>(lo.batch_size),
+                 mo.bn_sync ? "synchronised" : "per rank");
 }
 
-void finish_run(ContrastiveRun& r, const StepFn& step) {
+void finish_run(ContrastiveRun& r, const ContrastiveOptions& o, const StepFn& step) {
   const nn::CosineWarmupSchedule& s = r.schedule;
+  StepFn checked = step;
+  if (o.check_every > 0 && dist::world().distributed())
+    checked = [&](const data::Batch& b, int64_t global_step) {
+      auto values = step(b, global_step);
+      if ((global_step + 1) % o.check_every == 0)
+        dist::check_consistent(r.model->state_dict(), "after step " + std::to_string(global_step + 1));
+      return values;
+    };
   run_training(*r.dir, *r.model, *r.sgd, *r.loader, r.loop,
-               [&s](int64_t e, int64_t b, int64_t nb) { return s.lr_at(e, b, nb); }, step, r.from);
-  std::printf("%s encoder: %s\n", r.stage.c_str(), r.dir->last_checkpoint().c_str());
+               [&s](int64_t e, int64_t b, int64_t nb) { return s.lr_at(e, b, nb); }, checked, r.from);
+  if (dist::world().is_root()) std::printf("%s encoder: %s\n", r.stage.c_str(), r.dir->last_checkpoint().c_str());
 }
 
 }  // namespace advcl::cli

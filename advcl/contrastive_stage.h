@@ -17,6 +17,10 @@ struct ContrastiveOptions {
   int64_t epochs = 1000, batch_size = 512, width = 64, save_epoch = 100, save_steps = 0, stop_epoch = 0;
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4;
   bool no_resume = false;
+  // Data parallel (under mpirun): synchronised batch norm, on by default with
+  // more than one rank; --no-sync-bn keeps each rank's statistics local.
+  bool no_sync_bn = false;
+  int64_t check_every = 0;  // compare the ranks' parameters every N steps (0: never)
 };
 
 // --epoch, --batch-size, --learning_rate, --momentum, --weight_decay, --width,
@@ -43,6 +47,8 @@ ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const Co
 void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, nn::ResNetOptions mo,
                std::shared_ptr<const data::SampleTransform> views);
 // Trains to the end (or --stop-epoch) and prints where the encoder is.
-void finish_run(ContrastiveRun& r, const StepFn& step);
+// With several ranks, `step` must average the gradients before its SGD step
+// (dist::average_gradients); finish_run checks the ranks agree when asked.
+void finish_run(ContrastiveRun& r, const ContrastiveOptions& o, const StepFn& step);
 
 }  // namespace advcl::cli

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "advcl/commands.h"
+#include "dist/communicator.h"
 #include "engine/common.h"
 #include "engine/storage.h"
 
@@ -27,6 +28,9 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun/srun every process is one rank of a data-parallel job
+  // (docs/distributed.md); otherwise this is a group of one.
+  advcl::dist::init_from_env(&argc, &argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -44,6 +48,8 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return advcl::cli::cmd_eval(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());
+    // One rank's error must end the whole job, not leave the others waiting.
+    if (advcl::dist::world().distributed()) advcl::dist::abort_job(e.what());
     return 1;
   }
   std::fprintf(stderr, "advcl: unknown command '%s'\n\n", cmd.c_str());

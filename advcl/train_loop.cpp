@@ -5,15 +5,21 @@
 #include <cstdio>
 #include <sstream>
 
+#include "dist/communicator.h"
 #include "nn/checkpoint.h"
 
 namespace advcl::cli {
 
 namespace {
 
+// Rank 0 writes (checkpoints, metrics, progress); every rank holds the same
+// model, so any of them can resume from what it wrote.
+bool writer() { return dist::world().is_root(); }
+
 void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
           const std::map<std::string, std::string>& metadata, data::LoaderState next, int64_t global_step,
           const std::string& path) {
+  if (!writer()) return;
   nn::CheckpointInfo info;
   info.epoch = next.epoch;  // completed epochs when next.batch == 0
   info.step = global_step;
@@ -86,21 +92,24 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
         fields[k] = json_num(v);
       }
       line << "lr " << json_num(rate);
-      progress.step(epoch, batch.index, batch.size(), line.str(), opt.log_every, batch.index + 1 == nb);
-      if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
+      if (writer()) {
+        progress.step(epoch, batch.index, batch.size(), line.str(), opt.log_every, batch.index + 1 == nb);
+        if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
+      }
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
         save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
     }
     std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                {"epoch_seconds", json_num(progress.epoch_seconds())}};
     for (auto& [k, v] : sums) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
-    dir.log_metrics(summary);
+    if (writer()) dir.log_metrics(summary);
     if (opt.on_epoch_end)
       for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;
     save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
     if (opt.save_epoch > 0 && epoch % opt.save_epoch == 0)
       save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
-    std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
+    if (writer())
+      std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
                  static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());
   }
 }

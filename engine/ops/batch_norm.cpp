@@ -87,7 +87,7 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
       d_sgx = device_doubles(sum_gx, g.device());
       ADVCL_CUDA_ONLY(cuda_ops::bn_backward_elem(gp, xp, sh, d_mean.data<double>(), d_invstd.data<double>(),
                                                  d_w.data<double>(), d_sg.data<double>(), d_sgx.data<double>(),
-                                                 s.training, out));
+                                                 s.training, s.count, out));
     } else {
       // One (image, channel) plane per task: the channel is fixed inside it.
       parallel_for(sh.N * C, [&](int64_t plane) {

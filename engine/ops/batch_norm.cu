@@ -69,12 +69,10 @@ struct BackwardElem {
   BNShape s;
   const double *mean, *invstd, *w, *sum_g, *sum_gx;
   bool training;
+  double count;  // the statistics' count: global when synchronised across ranks
   T* gx;
   __device__ void operator()(int64_t i) const {
     int64_t c = s.channel(i);
-    // The count is this device's N*S: the entry point has no count argument,
-    // so a batch norm synchronised across ranks is not supported here yet.
-    double count = static_cast<double>(s.N * s.S);
     gx[i] = training ? kernels::bn_backward_elem(g[i], x[i], mean[c], invstd[c], w[c], sum_g[c], sum_gx[c], count)
                      : static_cast<T>(static_cast<double>(g[i]) * w[c] * invstd[c]);
   }
@@ -105,9 +103,10 @@ void bn_backward_sums(const T* g, const T* x, const BNShape& s, const double* me
 
 template <class T>
 void bn_backward_elem(const T* g, const T* x, const BNShape& s, const double* mean, const double* invstd,
-                      const double* w, const double* sum_g, const double* sum_gx, bool training, T* gx) {
+                      const double* w, const double* sum_g, const double* sum_gx, bool training, double count,
+                      T* gx) {
   cuda::launch("batch_norm backward", s.N * s.C * s.S,
-               BackwardElem<T>{g, x, s, mean, invstd, w, sum_g, sum_gx, training, gx});
+               BackwardElem<T>{g, x, s, mean, invstd, w, sum_g, sum_gx, training, count, gx});
 }
 
 #define ADVCL_BN(T)                                                                                                \
@@ -116,7 +115,7 @@ void bn_backward_elem(const T* g, const T* x, const BNShape& s, const double* me
                                 const double*, T*);                                                               \
   template void bn_backward_sums<T>(const T*, const T*, const BNShape&, const double*, double*, double*);          \
   template void bn_backward_elem<T>(const T*, const T*, const BNShape&, const double*, const double*, const double*, \
-                                    const double*, const double*, bool, T*);
+                                    const double*, const double*, bool, double, T*);
 ADVCL_BN(float)
 ADVCL_BN(double)
 

@@ -13,9 +13,10 @@ void bn_normalize(const T* x, const kernels::BNShape& s, const double* mean, con
 template <class T>
 void bn_backward_sums(const T* g, const T* x, const kernels::BNShape& s, const double* mean, double* sum_g,
                       double* sum_gx);
-// training: dx per element from the sums; eval (training = false): dx = g * w * invstd
+// training: dx per element from the sums over `count` values (global when
+// synchronised); eval (training = false): dx = g * w * invstd
 template <class T>
 void bn_backward_elem(const T* g, const T* x, const kernels::BNShape& s, const double* mean, const double* invstd,
-                      const double* w, const double* sum_g, const double* sum_gx, bool training, T* gx);
+                      const double* w, const double* sum_g, const double* sum_gx, bool training, double count, T* gx);
 
 }  // namespace advcl::cuda_ops
