@@ -21,6 +21,7 @@ void usage(FILE* out) {
                "  finetune       SLF, ALF or AFF finetuning, with SA and RA on the test split\n"
                "  eval           SA and RA of a finetuned checkpoint (PGD-20 or AutoAttack)\n"
                "  export         an encoder with one BN set, in our or the reference finetuning's names\n"
+               "  data           look at a dataset: summary, per-class counts, a PNG grid\n"
                "  version        print the build configuration\n"
                "\n"
                "Run `advcl <command> --help` for a command's options.\n");
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     if (cmd == "pseudo-labels") return advcl::cli::cmd_pseudo_labels(argc - 1, argv + 1);
     if (cmd == "finetune") return advcl::cli::cmd_finetune(argc - 1, argv + 1);
     if (cmd == "eval") return advcl::cli::cmd_eval(argc - 1, argv + 1);
+    if (cmd == "data") return advcl::cli::cmd_data(argc - 1, argv + 1);
     if (cmd == "export") return advcl::cli::cmd_export(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
