@@ -170,3 +170,18 @@ else
 test-mpi:
 	@echo "test-mpi: this build has no MPI (install libopenmpi-dev, or MPI=1)"; exit 1
 endif
+
+# --- ResNet-18 training-step bench (issue 5) ----------------------------------
+# One whole step (forward, cross-entropy, backward, SGD) against PyTorch:
+#   make resnet-bench   (needs `pip install torch`; see bench/README.md)
+RESNET_BENCH_BIN := $(BUILD)/bin/advcl_resnet_bench
+
+$(RESNET_BENCH_BIN): $(BUILD)/bench/resnet_step_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+.PHONY: resnet-bench
+resnet-bench: $(RESNET_BENCH_BIN)
+	python3 bench/resnet_step_bench.py --build $(BUILD)
+
+-include $(BUILD)/bench/resnet_step_bench.d
