@@ -76,6 +76,13 @@ size_t FileStream::read_some(void* dst, size_t n) {
   return static_cast<size_t>(r);
 }
 
+size_t MemoryStream::read_some(void* dst, size_t n) {
+  size_t r = std::min<size_t>(n, n_ - offset_);
+  if (r) std::copy(p_ + offset_, p_ + offset_ + r, static_cast<uint8_t*>(dst));
+  offset_ += r;
+  return r;
+}
+
 bool path_is_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);

@@ -46,6 +46,18 @@ class FileStream : public ByteStream {
   void* gz_ = nullptr;  // gzFile, kept opaque so zlib.h stays out of headers
 };
 
+// Bytes already in memory (borrowed; they must outlive the stream). The
+// fuzz harnesses (fuzz/) feed the parsers through this.
+class MemoryStream : public ByteStream {
+ public:
+  MemoryStream(const uint8_t* data, size_t size, std::string name) : ByteStream(std::move(name)), p_(data), n_(size) {}
+  size_t read_some(void* dst, size_t n) override;
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+};
+
 // Small file-system helpers (std::filesystem, without exceptions).
 bool path_is_file(const std::string& path);
 bool path_is_dir(const std::string& path);

@@ -60,28 +60,31 @@ ImageDataset load_idx(const DatasetSpec& spec, bool fashion) {
          " files found; looked for:", os.str());
   }
 
-  FileStream lb(lb_path);
+  FileStream lb(lb_path), im(im_path);
+  return decode_idx(im, lb, spec, fashion);
+}
+
+ImageDataset decode_idx(ByteStream& im, ByteStream& lb, const DatasetSpec& spec, bool fashion) {
   check_magic(lb, 0x00000801, "labels");
   uint32_t n_labels = read_be32(lb, "the label count");
   // Read what is there rather than trusting the count, so a garbage header
   // cannot ask for gigabytes.
   std::vector<uint8_t> raw_labels = lb.read_rest();
   if (raw_labels.size() != n_labels)
-    fail(lb_path, ": ", raw_labels.size() < n_labels ? "truncated: " : "wrong size: ", "header says ", n_labels,
+    fail(lb.name(), ": ", raw_labels.size() < n_labels ? "truncated: " : "wrong size: ", "header says ", n_labels,
          " labels, the file holds ", raw_labels.size());
 
-  FileStream im(im_path);
   check_magic(im, 0x00000803, "images");
   uint32_t n = read_be32(im, "the image count");
   uint32_t rows = read_be32(im, "the row count"), cols = read_be32(im, "the column count");
-  if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096) fail(im_path, ": implausible image size ", rows, "x", cols);
-  if (n != n_labels) fail(im_path, ": ", n, " images but ", lb_path, " has ", n_labels, " labels");
+  if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096) fail(im.name(), ": implausible image size ", rows, "x", cols);
+  if (n != n_labels) fail(im.name(), ": ", n, " images but ", lb.name(), " has ", n_labels, " labels");
 
   std::string name = std::string(fashion ? "fashion-mnist " : "mnist ") + spec.split;
   DatasetBuilder b(spec, name, 1, rows, cols);
   std::vector<uint8_t> img(static_cast<size_t>(rows) * cols);
   for (uint32_t i = 0; i < n && b.wants_more(); ++i) {
-    if (raw_labels[i] > 9) fail(lb_path, ": label ", i, " is ", int{raw_labels[i]}, ", outside [0, 10)");
+    if (raw_labels[i] > 9) fail(lb.name(), ": label ", i, " is ", int{raw_labels[i]}, ", outside [0, 10)");
     im.read_exact(img.data(), img.size(), "image " + std::to_string(i));
     b.add(img.data(), raw_labels[i]);
   }

@@ -15,12 +15,18 @@
 
 namespace advcl::data {
 
+class ByteStream;
+
 // The images and labels files for `split` ("train" or "test"), or false.
 bool find_idx(const std::string& root, const std::string& split, std::string& images, std::string& labels,
               std::vector<std::string>* looked_for = nullptr);
 
 // fashion: class names of Fashion-MNIST, else the digits "0".."9".
 ImageDataset load_idx(const DatasetSpec& spec, bool fashion);
+
+// The parsing half of load_idx: a labels file and an images file, from any
+// byte source (the fuzz harness passes memory). Errors name the streams.
+ImageDataset decode_idx(ByteStream& images, ByteStream& labels, const DatasetSpec& spec, bool fashion);
 
 const std::vector<std::string>& fashion_mnist_class_names();
 

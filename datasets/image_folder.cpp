@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include "datasets/byte_stream.h"
@@ -20,17 +21,36 @@ bool is_image_file_name(const std::string& name) {
   return false;
 }
 
-std::vector<uint8_t> decode_image_rgb(const std::string& path, int64_t& height, int64_t& width) {
-  int w = 0, h = 0, comp = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &comp, 3), stbi_image_free);
-  if (!px) fail(path, ": cannot decode image (", stbi_failure_reason() ? stbi_failure_reason() : "unknown error", ")");
+namespace {
+
+// stb's interleaved RGB (HWC) to CHW; throws naming `name` when stb failed.
+std::vector<uint8_t> stb_to_chw(stbi_uc* data, int w, int h, const std::string& name, int64_t& height,
+                                int64_t& width) {
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(data, stbi_image_free);
+  if (!px) fail(name, ": cannot decode image (", stbi_failure_reason() ? stbi_failure_reason() : "unknown error", ")");
   height = h;
   width = w;
   const int64_t plane = int64_t{h} * w;
   std::vector<uint8_t> chw(static_cast<size_t>(3 * plane));
-  for (int64_t i = 0; i < plane; ++i)  // stb gives HWC, interleaved
+  for (int64_t i = 0; i < plane; ++i)
     for (int64_t c = 0; c < 3; ++c) chw[c * plane + i] = px.get()[i * 3 + c];
   return chw;
+}
+
+}  // namespace
+
+std::vector<uint8_t> decode_image_rgb(const std::string& path, int64_t& height, int64_t& width) {
+  int w = 0, h = 0, comp = 0;
+  stbi_uc* px = stbi_load(path.c_str(), &w, &h, &comp, 3);
+  return stb_to_chw(px, w, h, path, height, width);
+}
+
+std::vector<uint8_t> decode_image_rgb(const uint8_t* data, size_t size, const std::string& name, int64_t& height,
+                                      int64_t& width) {
+  if (size > static_cast<size_t>(std::numeric_limits<int>::max())) fail(name, ": image data over 2 GiB");
+  int w = 0, h = 0, comp = 0;
+  stbi_uc* px = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &comp, 3);
+  return stb_to_chw(px, w, h, name, height, width);
 }
 
 namespace {

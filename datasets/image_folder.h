@@ -20,6 +20,10 @@ ImageDataset load_image_folder(const DatasetSpec& spec);
 // Decodes one image file to RGB CHW uint8; throws naming the file.
 std::vector<uint8_t> decode_image_rgb(const std::string& path, int64_t& height, int64_t& width);
 
+// The same for an encoded image in memory; `name` goes into the error.
+std::vector<uint8_t> decode_image_rgb(const uint8_t* data, size_t size, const std::string& name, int64_t& height,
+                                      int64_t& width);
+
 bool is_image_file_name(const std::string& name);
 
 }  // namespace advcl::data

@@ -29,7 +29,9 @@ std::vector<std::pair<std::string, std::string>> split_files(const std::string& 
   fail("STL-10: --split must be train, test, unlabeled or train+unlabeled, got '", split, "'");
 }
 
-std::vector<int64_t> read_labels(ByteStream& in) {
+}  // namespace
+
+std::vector<int64_t> read_stl10_labels(ByteStream& in) {
   std::vector<uint8_t> raw = in.read_rest();
   if (raw.empty()) fail(in.name(), ": empty label file");
   std::vector<int64_t> out(raw.size());
@@ -43,7 +45,7 @@ std::vector<int64_t> read_labels(ByteStream& in) {
 
 // Reads images until the end of the file (complete = true) or until the
 // builder is full; returns how many were read.
-int64_t read_images(ByteStream& in, DatasetBuilder& b, bool& complete) {
+int64_t read_stl10_images(ByteStream& in, DatasetBuilder& b, bool& complete) {
   complete = false;
   std::vector<uint8_t> raw(kImageBytes), chw(kImageBytes);
   int64_t n = 0;
@@ -63,8 +65,6 @@ int64_t read_images(ByteStream& in, DatasetBuilder& b, bool& complete) {
   if (n == 0 && complete) fail(in.name(), ": empty image file");
   return n;
 }
-
-}  // namespace
 
 void stl10_image_to_chw(const uint8_t* src, uint8_t* dst) {
   for (int64_t c = 0; c < 3; ++c)
@@ -116,14 +116,14 @@ ImageDataset load_stl10(const DatasetSpec& spec) {
         std::string y = path_join(src, files[p].second);
         if (!path_is_file(y)) fail("--data ", spec.root, ": missing STL-10 label file ", y);
         FileStream ys(y);
-        parts[p].labels = read_labels(ys);
+        parts[p].labels = read_stl10_labels(ys);
         parts[p].have_labels = true;
         parts[p].y_name = y;
       }
       parts[p].first = b.count();
       if (b.wants_more()) {
         FileStream xs(x);
-        parts[p].count = read_images(xs, b, parts[p].complete);
+        parts[p].count = read_stl10_images(xs, b, parts[p].complete);
       } else {
         parts[p].count = 0;
       }
@@ -137,7 +137,7 @@ ImageDataset load_stl10(const DatasetSpec& spec) {
       std::string base = basename_of(tar.member_name());
       for (size_t p = 0; p < files.size(); ++p) {
         if (base == files[p].second) {
-          parts[p].labels = read_labels(tar.member());
+          parts[p].labels = read_stl10_labels(tar.member());
           parts[p].have_labels = true;
           parts[p].y_name = tar.member().name();
         } else if (base == files[p].first && parts[p].count < 0) {
@@ -147,7 +147,7 @@ ImageDataset load_stl10(const DatasetSpec& spec) {
                    "; extract it and point --data at the folder");
           parts[p].x_name = tar.member().name();
           parts[p].first = b.count();
-          parts[p].count = b.wants_more() ? read_images(tar.member(), b, parts[p].complete) : 0;
+          parts[p].count = b.wants_more() ? read_stl10_images(tar.member(), b, parts[p].complete) : 0;
         }
       }
     }

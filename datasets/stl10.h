@@ -16,6 +16,9 @@
 
 namespace advcl::data {
 
+class ByteStream;
+class DatasetBuilder;
+
 // The folder holding the .bin files, or an archive; empty if none was found
 // (looked_for lists the candidates).
 std::string find_stl10(const std::string& root, std::vector<std::string>* looked_for = nullptr);
@@ -24,6 +27,12 @@ ImageDataset load_stl10(const DatasetSpec& spec);
 
 // One image in the file layout (column-major per channel) to CHW row-major.
 void stl10_image_to_chw(const uint8_t* src, uint8_t* dst);
+
+// The parsers load_stl10 uses, for any byte source (fuzz/ passes memory):
+// a label file (bytes 1..10 -> 0..9), and an image file read into `b` until
+// its end (complete = true) or until `b` is full; returns the images read.
+std::vector<int64_t> read_stl10_labels(ByteStream& in);
+int64_t read_stl10_images(ByteStream& in, DatasetBuilder& b, bool& complete);
 
 const std::vector<std::string>& stl10_class_names();
 

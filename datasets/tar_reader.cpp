@@ -16,7 +16,7 @@ class TarReader::Member : public ByteStream {
   size_t read_some(void* dst, size_t n) override {
     size_t want = static_cast<size_t>(std::min<uint64_t>(n, left_));
     if (want == 0) return 0;
-    size_t r = owner_.file_.read_some(dst, want);
+    size_t r = owner_.file_->read_some(dst, want);
     if (r == 0) fail(owner_.path_, ": truncated archive: member ", name_, " ends early");
     left_ -= r;
     owner_.padded_left_ -= r;
@@ -70,14 +70,16 @@ std::string pax_path(const std::vector<uint8_t>& data) {
 
 }  // namespace
 
-TarReader::TarReader(const std::string& archive_path) : path_(archive_path), file_(archive_path) {}
+TarReader::TarReader(const std::string& archive_path)
+    : path_(archive_path), file_(std::make_unique<FileStream>(archive_path)) {}
+TarReader::TarReader(std::unique_ptr<ByteStream> stream) : path_(stream->name()), file_(std::move(stream)) {}
 TarReader::~TarReader() = default;
 
 void TarReader::skip(uint64_t n, const std::string& what) {
   std::vector<uint8_t> buf(1 << 16);
   while (n > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(n, buf.size()));
-    file_.read_exact(buf.data(), want, what);
+    file_->read_exact(buf.data(), want, what);
     n -= want;
   }
 }
@@ -94,15 +96,15 @@ bool TarReader::next() {
   std::string long_name;
   for (;;) {
     char h[512];
-    size_t got = file_.read_full(h, 512);
+    size_t got = file_->read_full(h, 512);
     if (got == 0) return false;  // some writers omit the two zero blocks
-    if (got != 512) fail(path_, ": truncated tar archive (partial header at byte ", file_.offset() - got, ")");
+    if (got != 512) fail(path_, ": truncated tar archive (partial header at byte ", file_->offset() - got, ")");
     if (std::all_of(h, h + 512, [](char c) { return c == 0; })) return false;  // end-of-archive block
     // The checksum treats its own field as spaces; it catches non-tar input early.
     uint64_t want_sum = parse_octal(h + 148, 8, path_);
     uint64_t sum = 0;
     for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
-    if (sum != want_sum) fail(path_, ": not a tar archive (header checksum mismatch at byte ", file_.offset() - 512, ")");
+    if (sum != want_sum) fail(path_, ": not a tar archive (header checksum mismatch at byte ", file_->offset() - 512, ")");
     uint64_t size = parse_octal(h + 124, 12, path_);
     uint64_t padded = (size + 511) / 512 * 512;
     char type = h[156];
@@ -113,7 +115,7 @@ bool TarReader::next() {
     }
     if (type == 'L' || type == 'x') {  // the name of the next entry
       std::vector<uint8_t> data(static_cast<size_t>(size));
-      file_.read_exact(data.data(), data.size(), "a tar long-name record");
+      file_->read_exact(data.data(), data.size(), "a tar long-name record");
       skip(padded - size, "tar padding");
       if (type == 'L') long_name = field_str(reinterpret_cast<const char*>(data.data()), data.size());
       else if (std::string p = pax_path(data); !p.empty()) long_name = p;

@@ -15,6 +15,8 @@ namespace advcl::data {
 class TarReader {
  public:
   explicit TarReader(const std::string& archive_path);
+  // Reads an uncompressed tar from any byte source (fuzz/ passes memory).
+  explicit TarReader(std::unique_ptr<ByteStream> stream);
   ~TarReader();
   TarReader(const TarReader&) = delete;
   TarReader& operator=(const TarReader&) = delete;
@@ -34,7 +36,7 @@ class TarReader {
   class Member;
   void skip(uint64_t n, const std::string& what);
   std::string path_;
-  FileStream file_;
+  std::unique_ptr<ByteStream> file_;
   std::unique_ptr<Member> member_stream_;
   std::string member_;
   uint64_t size_ = 0;
