@@ -185,3 +185,42 @@ resnet-bench: $(RESNET_BENCH_BIN)
 	python3 bench/resnet_step_bench.py --build $(BUILD)
 
 -include $(BUILD)/bench/resnet_step_bench.d
+
+# --- k-means and AdvCL-step benches (issue 7) ---------------------------------
+# Two more timing binaries, built by `make bench-kmeans` / `make bench-step`
+# (not by `make all`), each run through its Python script, which times
+# scikit-learn + faiss-cpu or PyTorch on the same data and thread count.
+KMEANS_BENCH_BIN := $(BUILD)/bin/advcl_kmeans_bench
+STEP_BENCH_BIN := $(BUILD)/bin/advcl_step_bench
+
+$(KMEANS_BENCH_BIN): $(BUILD)/bench/kmeans_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+$(STEP_BENCH_BIN): $(BUILD)/bench/advcl_step_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+.PHONY: bench-kmeans bench-step
+bench-kmeans: $(KMEANS_BENCH_BIN)
+	python3 bench/kmeans_bench.py --build $(BUILD)
+
+bench-step: $(STEP_BENCH_BIN)
+	python3 bench/advcl_step_bench.py --build $(BUILD)
+
+-include $(BUILD)/bench/kmeans_bench.d $(BUILD)/bench/advcl_step_bench.d
+
+# --- ResNet-18 training-step bench (issue 5) ----------------------------------
+# One whole step (forward, cross-entropy, backward, SGD) against PyTorch:
+#   make resnet-bench   (needs `pip install torch`; see bench/README.md)
+RESNET_BENCH_BIN := $(BUILD)/bin/advcl_resnet_bench
+
+$(RESNET_BENCH_BIN): $(BUILD)/bench/resnet_step_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+.PHONY: resnet-bench
+resnet-bench: $(RESNET_BENCH_BIN)
+	python3 bench/resnet_step_bench.py --build $(BUILD)
+
+-include $(BUILD)/bench/resnet_step_bench.d

@@ -1,6 +1,7 @@
 // `advcl pseudo-labels`: the pseudo-labels AdvCL trains against. Either
 // cluster the 512-d pooled features of an encoder (any advcl checkpoint:
-// usually `advcl simclr`'s) with k-means at several granularities, or import
+// usually `advcl simclr`'s, or features saved by `advcl features`) with
+// k-means at several granularities, or import
 // the reference's precomputed file. The labels are ours when made here: they
 // come from whatever encoder is given, not from the reference's
 // ImageNet-pretrained SimCLR.
@@ -9,46 +10,23 @@
 
 #include "advcl/commands.h"
 #include "advcl/common_options.h"
+#include "advcl/encode.h"
 #include "advcl/kmeans.h"
 #include "advcl/model_io.h"
 #include "advcl/pseudo_labels.h"
-#include "datasets/batch_loader.h"
-#include "engine/ops.h"
 
 namespace advcl::cli {
-
-namespace {
-
-// Pooled features of every image, in dataset order, eval mode.
-Tensor encode_all(nn::ResNet18& model, std::shared_ptr<const data::ImageDataset> ds, int64_t batch_size, int workers) {
-  data::LoaderOptions lo;
-  lo.batch_size = batch_size;
-  lo.shuffle = false;
-  lo.workers = workers;
-  data::BatchLoader loader(ds, std::make_shared<data::ToFloat>(), lo);
-  NoGradGuard no_grad;
-  std::vector<Tensor> parts;
-  data::Batch b;
-  int64_t done = 0;
-  while (loader.next(b)) {
-    parts.push_back(model.features(b.images(), 0));
-    done += b.size();
-    if (parts.size() % 20 == 0) std::fprintf(stderr, "features: %lld/%lld\n", static_cast<long long>(done), static_cast<long long>(ds->n));
-  }
-  return ops::cat(parts);
-}
-
-}  // namespace
 
 int cmd_pseudo_labels(int argc, char** argv) {
   CLI::App app{"Pseudo-labels: k-means of an encoder's features, or import of the reference's label file",
                "advcl pseudo-labels"};
   DataOptions data;
-  std::string encoder, import_path, out, ks_text = "2,10,50,100,500";
+  std::string encoder, features_path, import_path, out, ks_text = "2,10,50,100,500";
   int restarts = 3, iterations = 100, threads = 0, workers = 2, bn_set = -1;
   int64_t batch_size = 256;
   uint64_t seed = 0;
   app.add_option("--encoder", encoder, "checkpoint whose encoder makes the features");
+  app.add_option("--features", features_path, "features saved by `advcl features` (instead of --encoder)");
   app.add_option("--import", import_path, "the reference's imagenet_clPretrain_pseudo_labels.pkl (or our file)");
   app.add_option("--out", out, "where to write the labels (safetensors)")->required();
   app.add_option("--k", ks_text, "cluster counts, comma-separated")->capture_default_str();
@@ -66,7 +44,8 @@ int cmd_pseudo_labels(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (encoder.empty() == import_path.empty()) fail("pseudo-labels: give exactly one of --encoder and --import");
+  if (encoder.empty() + features_path.empty() + import_path.empty() != 2)
+    fail("pseudo-labels: give exactly one of --encoder, --features and --import");
   CommonOptions threads_only;
   threads_only.threads = threads;
   apply_threads(threads_only);
@@ -76,13 +55,27 @@ int cmd_pseudo_labels(int argc, char** argv) {
     labels = method::load_pseudo_labels(import_path);
     if (!data.data.empty()) labels.check(load_data(data, "train")->n, import_path);
   } else {
-    if (data.data.empty()) fail("pseudo-labels: --encoder needs --data (the training images to label)");
-    auto ds = load_data(data, "train");
-    auto model = load_encoder(encoder, bn_set);
-    Tensor features = encode_all(*model, ds, batch_size, workers);
-    std::fprintf(stderr, "features: %s from %s\n", shape_str(features.shape()).c_str(), encoder.c_str());
+    Tensor features;
+    std::string source;
+    int64_t n = 0;
+    if (!encoder.empty()) {
+      if (data.data.empty()) fail("pseudo-labels: --encoder needs --data (the training images to label)");
+      auto ds = load_data(data, "train");
+      auto model = load_encoder(encoder, bn_set);
+      features = encode_all(*model, ds, batch_size, workers);
+      source = encoder;
+      n = ds->n;
+    } else {
+      features = load_features(features_path);
+      source = features_path;
+      n = features.size(0);
+      // The labels index the training images: catch features of another split or dataset.
+      if (!data.data.empty() && load_data(data, "train")->n != n)
+        fail("pseudo-labels: ", features_path, " holds ", n, " feature rows but --data has a different count");
+    }
+    std::fprintf(stderr, "features: %s from %s\n", shape_str(features.shape()).c_str(), source.c_str());
     std::stringstream ks(ks_text);
-    labels.source = "k-means of " + encoder + " features";
+    labels.source = "k-means of " + source + " features";
     for (std::string k; std::getline(ks, k, ',');) {
       method::KMeansOptions ko;
       ko.k = std::stoll(k);
@@ -95,7 +88,7 @@ int cmd_pseudo_labels(int argc, char** argv) {
       labels.ks.push_back(ko.k);
       labels.train.push_back(r.labels);
     }
-    labels.check(ds->n, out);
+    labels.check(n, out);
   }
   method::save_pseudo_labels(out, labels);
   std::printf("pseudo-labels: %s -> %s\n", labels.summary().c_str(), out.c_str());

@@ -17,6 +17,7 @@ void usage(FILE* out) {
                "The AdvCL pipeline (NeurIPS 2021), stage by stage:\n"
                "  simclr         standard SimCLR pretraining (the encoder for pseudo-labels)\n"
                "  pseudo-labels  k-means of an encoder's features, or import of the reference's file\n"
+               "  features       the pooled features of every image from an encoder, as safetensors\n"
                "  pretrain       AdvCL pretraining\n"
                "  finetune       SLF, ALF or AFF finetuning, with SA and RA on the test split\n"
                "  eval           SA and RA of a finetuned checkpoint (PGD-20 or AutoAttack)\n"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     if (cmd == "pretrain") return advcl::cli::cmd_pretrain(argc - 1, argv + 1);
     if (cmd == "simclr") return advcl::cli::cmd_simclr(argc - 1, argv + 1);
     if (cmd == "pseudo-labels") return advcl::cli::cmd_pseudo_labels(argc - 1, argv + 1);
+    if (cmd == "features") return advcl::cli::cmd_features(argc - 1, argv + 1);
     if (cmd == "finetune") return advcl::cli::cmd_finetune(argc - 1, argv + 1);
     if (cmd == "eval") return advcl::cli::cmd_eval(argc - 1, argv + 1);
     if (cmd == "data") return advcl::cli::cmd_data(argc - 1, argv + 1);

@@ -52,8 +52,8 @@ def supcon(views):
     contrast = torch.cat(torch.unbind(features, dim=1), dim=0)
     logits = contrast @ contrast.T / T
     logits = logits - logits.max(dim=1, keepdim=True)[0].detach()
-    mask = torch.eye(bsz, dtype=torch.float64).repeat(n_views, n_views)
-    logits_mask = 1 - torch.eye(bsz * n_views, dtype=torch.float64)
+    mask = torch.eye(bsz, dtype=features.dtype).repeat(n_views, n_views)
+    logits_mask = 1 - torch.eye(bsz * n_views, dtype=features.dtype)
     mask = mask * logits_mask
     exp_logits = torch.exp(logits) * logits_mask
     log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
@@ -61,13 +61,47 @@ def supcon(views):
     return (-(T / BASE_T) * mean_log_prob_pos).view(n_views, bsz).mean()
 
 
-def highpass(x):
+def highpass(x, radius=RADIUS):
     h, w = x.shape[-2:]
-    i = torch.arange(h, dtype=torch.float64).view(-1, 1)
-    j = torch.arange(w, dtype=torch.float64).view(1, -1)
-    keep = (((i - h // 2) ** 2 + (j - w // 2) ** 2).sqrt() >= RADIUS).to(torch.float64)
+    i = torch.arange(h, dtype=x.dtype).view(-1, 1)
+    j = torch.arange(w, dtype=x.dtype).view(1, -1)
+    keep = (((i - h // 2) ** 2 + (j - w // 2) ** 2).sqrt() >= radius).to(x.dtype)
     spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * keep
     return torch.real(torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1))))
+
+
+def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIUS):
+    """One AdvCL step as the reference runs it (also timed by bench/advcl_step_bench.py);
+    returns x_HFC, x_cl, x_ce and the loss."""
+    pseudo = sorted(labels)
+    fc = [getattr(net, f"fc_{k:03d}") for k in pseudo]
+    x_hfc = highpass(x_org, radius)
+
+    x_cl, x_ce = start_cl.clone(), start_ce.clone()
+    for _ in range(ITERS):
+        x_cl.requires_grad_(True)
+        x_ce.requires_grad_(True)
+        p_cl = net.proj(net.features(x_cl, PGD))
+        p1, p2 = net.proj(net.features(x1, NORMAL)), net.proj(net.features(x2, NORMAL))
+        ph = net.proj(net.features(x_hfc, NORMAL))
+        f_ce = net.features(x_ce, PGD_CE)
+        ce = sum(F.cross_entropy(h(f_ce), labels[k], reduction="sum") for h, k in zip(fc, pseudo)) / len(pseudo)
+        loss = supcon([p_cl, p1, p2, ph]) + CE_WEIGHT * ce
+        g_cl, g_ce = torch.autograd.grad(loss, [x_cl, x_ce])
+        with torch.no_grad():
+            x_cl = torch.clamp(torch.min(torch.max(x_cl + STEP * g_cl.sign(), x_org - EPS), x_org + EPS), 0, 1)
+            x_ce = torch.clamp(torch.min(torch.max(x_ce + STEP * g_ce.sign(), x_org - EPS), x_org + EPS), 0, 1)
+
+    opt.zero_grad(set_to_none=True)
+    p_cl = net.proj(net.features(x_cl, PGD))
+    p1, p2 = net.proj(net.features(x1, NORMAL)), net.proj(net.features(x2, NORMAL))
+    ph = net.proj(net.features(x_hfc, NORMAL))
+    f_ce = net.features(x_ce, PGD_CE)
+    ce = sum(F.cross_entropy(h(f_ce), labels[k]) for h, k in zip(fc, pseudo)) / len(pseudo)
+    loss = supcon([p_cl, p1, p2, ph]) + CE_WEIGHT * ce
+    loss.backward()
+    opt.step()
+    return x_hfc, x_cl, x_ce, loss
 
 
 def main():
@@ -105,37 +139,11 @@ def main():
     for k in PSEUDO:
         put(f"labels.{k}", labels[k])
 
-    fc = [getattr(net, f"fc_{k:03d}") for k in PSEUDO]
-    x_hfc = highpass(x_org)
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
+    x_hfc, x_cl, x_ce, loss = advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce)
     put("x_hfc", x_hfc)
-
-    x_cl, x_ce = start_cl.clone(), start_ce.clone()
-    for _ in range(ITERS):
-        x_cl.requires_grad_(True)
-        x_ce.requires_grad_(True)
-        p_cl = net.proj(net.features(x_cl, PGD))
-        p1, p2 = net.proj(net.features(x1, NORMAL)), net.proj(net.features(x2, NORMAL))
-        ph = net.proj(net.features(x_hfc, NORMAL))
-        f_ce = net.features(x_ce, PGD_CE)
-        ce = sum(F.cross_entropy(h(f_ce), labels[k], reduction="sum") for h, k in zip(fc, PSEUDO)) / len(PSEUDO)
-        loss = supcon([p_cl, p1, p2, ph]) + CE_WEIGHT * ce
-        g_cl, g_ce = torch.autograd.grad(loss, [x_cl, x_ce])
-        with torch.no_grad():
-            x_cl = torch.clamp(torch.min(torch.max(x_cl + STEP * g_cl.sign(), x_org - EPS), x_org + EPS), 0, 1)
-            x_ce = torch.clamp(torch.min(torch.max(x_ce + STEP * g_ce.sign(), x_org - EPS), x_org + EPS), 0, 1)
     put("x_cl", x_cl)
     put("x_ce", x_ce)
-
-    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
-    opt.zero_grad(set_to_none=True)
-    p_cl = net.proj(net.features(x_cl, PGD))
-    p1, p2 = net.proj(net.features(x1, NORMAL)), net.proj(net.features(x2, NORMAL))
-    ph = net.proj(net.features(x_hfc, NORMAL))
-    f_ce = net.features(x_ce, PGD_CE)
-    ce = sum(F.cross_entropy(h(f_ce), labels[k]) for h, k in zip(fc, PSEUDO)) / len(PSEUDO)
-    loss = supcon([p_cl, p1, p2, ph]) + CE_WEIGHT * ce
-    loss.backward()
-    opt.step()
     put("loss", loss)
     for name, t in net.state_dict().items():
         put(f"final.{name}", t)

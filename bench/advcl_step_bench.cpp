@@ -1,0 +1,66 @@
+// Timings of whole AdvCL training steps (advcl/advcl_step.h) on random CIFAR-
+// shaped data: ResNet-18 of a given width with its three BN sets and heads,
+// SGD, batch B. Prints one JSON object per step. Run through
+// bench/advcl_step_bench.py, which times the PyTorch step on the same shapes.
+//   advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "advcl/advcl_step.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+
+using namespace advcl;
+
+int main(int argc, char** argv) {
+  int64_t width = 64, batch = 64;
+  int steps = 2, threads = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "advcl_step_bench: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (a == "--width") width = std::atoll(v);
+    else if (a == "--batch") batch = std::atoll(v);
+    else if (a == "--steps") steps = std::atoi(v);
+    else if (a == "--threads") threads = std::atoi(v);
+    else {
+      std::fprintf(stderr, "usage: advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N]\n");
+      return 2;
+    }
+  }
+  try {
+    set_num_threads(threads);
+    nn::ResNetOptions mo;
+    mo.width = width;
+    nn::ResNet18 model(mo);
+    nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
+    method::AdvclStepOptions opt;  // the paper's: eps 8/255, 5 steps of 2/255, radius 8
+    uint32_t stream = 0;
+    auto image = [&] { return ops::rand_uniform({batch, 3, 32, 32}, {7, 0, stream++, 0}); };
+    method::AdvclBatch b{image(), image(), image(), {}};
+    for (int64_t k : mo.pseudo_classes) {
+      std::vector<int64_t> y(batch);
+      RngKey key{7, 1, stream++, 0};
+      for (int64_t i = 0; i < batch; ++i) y[i] = key.below(i, static_cast<uint32_t>(k));
+      b.pseudo.push_back(Tensor::from_vector<int64_t>(y, {batch}));
+    }
+    std::vector<Tensor> starts = method::advcl_attack_starts(b.x_org, opt, {7, 0, 0, 0});
+    for (int s = 0; s < steps; ++s) {
+      auto t0 = std::chrono::steady_clock::now();
+      method::AdvclStepResult r = method::advcl_step(model, sgd, b, starts, opt);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("{\"name\": \"advcl_step.w%lld.b%lld\", \"step\": %d, \"ms\": %.1f, \"loss\": %.6g}\n",
+                  static_cast<long long>(width), static_cast<long long>(batch), s, ms, r.loss);
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "advcl_step_bench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

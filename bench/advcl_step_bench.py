@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Times whole AdvCL training steps, advcl's against PyTorch's, on the CPU:
+ResNet-18 (three BN sets, head_proj, five pseudo-label heads) at the given
+widths, random 3x32x32 batches, the paper's attack (5 x 2/255, eps 8/255,
+high-pass radius 8), SGD; float32, same thread count. The PyTorch step is the
+one tests/golden/make_advcl_step_golden.py checks ours against (imported, not
+copied), every view a separate forward per attack iteration as in the reference.
+
+    python3 bench/advcl_step_bench.py [--build build/cpu] [--threads 2] [--batch 64] [--widths 16,64] [--steps 2]
+
+Prints each side's per-step times; the ratio uses the fastest step of each
+(the first includes allocation warm-up). Needs torch (never needed by the build or tests).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden")
+
+
+def torch_steps(width, batch, steps, threads):
+    import torch
+    sys.path.insert(0, GOLDEN)
+    import make_advcl_step_golden as step_ref
+    import make_nn_golden as model_ref
+
+    torch.set_num_threads(threads)
+    model_ref.WIDTH = width  # Net reads the module's width when built
+    torch.manual_seed(0)
+    net = model_ref.Net().train()
+    opt = torch.optim.SGD(net.parameters(), lr=step_ref.LR, momentum=step_ref.MOMENTUM, weight_decay=step_ref.WD)
+    x1, x2, x_org = (torch.rand(batch, 3, 32, 32) for _ in range(3))
+    labels = {k: torch.randint(0, k, (batch,)) for k in model_ref.PSEUDO}
+    start_cl = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
+    start_ce = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step_ref.advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=8)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, torch.__version__
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build/cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--widths", default="16,64")
+    ap.add_argument("--steps", type=int, default=2)
+    a = ap.parse_args()
+    binary = os.path.join(a.build, "bin", "advcl_step_bench")
+    if not os.path.exists(binary):
+        sys.exit(f"advcl_step_bench: {binary} not found; run `make bench-step` (it builds it)")
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
+    rows = []
+    version = "?"
+    for width in map(int, a.widths.split(",")):
+        res = subprocess.run([binary, "--width", str(width), "--batch", str(a.batch), "--steps", str(a.steps),
+                              "--threads", str(a.threads)], capture_output=True, text=True, env=env, check=True)
+        ours = [json.loads(line)["ms"] for line in res.stdout.splitlines()]
+        theirs, version = torch_steps(width, a.batch, a.steps, a.threads)
+        rows.append((width, ours, theirs))
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; threads {a.threads}; "
+          f"PyTorch {version}; batch {a.batch}, 3x32x32, float32; {a.steps} steps each")
+    print(f"{'width':>5s} {'advcl s/step':>22s} {'torch s/step':>22s} {'ratio (best)':>13s}")
+    for width, ours, theirs in rows:
+        fmt = lambda ts: ", ".join(f"{t / 1000:.2f}" for t in ts)  # noqa: E731
+        print(f"{width:5d} {fmt(ours):>22s} {fmt(theirs):>22s} {min(ours) / min(theirs):13.2f}")
+
+
+if __name__ == "__main__":
+    main()
