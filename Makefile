@@ -209,18 +209,3 @@ bench-step: $(STEP_BENCH_BIN)
 	python3 bench/advcl_step_bench.py --build $(BUILD)
 
 -include $(BUILD)/bench/kmeans_bench.d $(BUILD)/bench/advcl_step_bench.d
-
-# --- ResNet-18 training-step bench (issue 5) ----------------------------------
-# One whole step (forward, cross-entropy, backward, SGD) against PyTorch:
-#   make resnet-bench   (needs `pip install torch`; see bench/README.md)
-RESNET_BENCH_BIN := $(BUILD)/bin/advcl_resnet_bench
-
-$(RESNET_BENCH_BIN): $(BUILD)/bench/resnet_step_bench.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(LDLIBS)
-
-.PHONY: resnet-bench
-resnet-bench: $(RESNET_BENCH_BIN)
-	python3 bench/resnet_step_bench.py --build $(BUILD)
-
--include $(BUILD)/bench/resnet_step_bench.d
