@@ -4,6 +4,7 @@
 #include <string>
 
 #include "advcl/commands.h"
+#include "advcl/train_loop.h"
 #include "dist/communicator.h"
 #include "engine/common.h"
 #include "engine/storage.h"
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return advcl::cli::cmd_eval(argc - 1, argv + 1);
     if (cmd == "data") return advcl::cli::cmd_data(argc - 1, argv + 1);
     if (cmd == "export") return advcl::cli::cmd_export(argc - 1, argv + 1);
+  } catch (const advcl::cli::Interrupted& e) {
+    std::fprintf(stderr, "advcl %s: %s\n", cmd.c_str(), e.what());
+    return 130;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());
     // One rank's error must end the whole job, not leave the others waiting.

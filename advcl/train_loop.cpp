@@ -1,6 +1,9 @@
 #include "advcl/train_loop.h"
 
+#include <csignal>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -11,6 +14,34 @@
 namespace advcl::cli {
 
 namespace {
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+
+// From now on SIGINT and SIGTERM only raise a flag that the loop checks
+// between steps (a step is never cut in half).
+void catch_stop_signals() {
+  g_signal.store(0);
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Whether any rank was asked to stop: all ranks must stop after the same step.
+int stop_requested() {
+  int64_t sig = g_signal.load();
+  if (dist::world().distributed()) dist::world().all_reduce(&sig, 1, dist::ReduceOp::Max, "stop signal");
+  return static_cast<int>(sig);
+}
+
+[[noreturn]] void throw_interrupted(const LoopOptions& opt, int sig, int64_t global_step, const RunDir& dir) {
+  throw Interrupted(opt.stage + ": stopped by signal " + std::to_string(sig) + " after step " +
+                    std::to_string(global_step) + "; checkpoint " + dir.last_checkpoint() +
+                    " (rerun the same command to resume)");
+}
 
 // Rank 0 writes (checkpoints, metrics, progress); every rank holds the same
 // model, so any of them can resume from what it wrote.
@@ -63,6 +94,7 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
   int64_t nb = loader.batches_per_epoch();
   if (nb == 0) fail(opt.stage, ": no batches per epoch (dataset smaller than one batch with drop-last?)");
   loader.set_state(from.loader);
+  catch_stop_signals();
   int64_t global_step = from.global_step;
   Progress progress(opt.stage, opt.epochs, nb);
   std::map<std::string, std::string> metadata = opt.metadata;  // grows with on_epoch_end's entries
@@ -98,6 +130,11 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
       }
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
         save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+      if (batch.index + 1 < nb)  // (after an epoch's last step, the epoch's end comes first)
+        if (int sig = stop_requested()) {
+          save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+          throw_interrupted(opt, sig, global_step, dir);
+        }
     }
     std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                {"epoch_seconds", json_num(progress.epoch_seconds())}};
@@ -111,6 +148,7 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
     if (writer())
       std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
                  static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());
+    if (int sig = stop_requested()) throw_interrupted(opt, sig, global_step, dir);
   }
 }
 

@@ -48,7 +48,15 @@ struct ResumePoint {
 // `resume` is on); checks that the checkpoint belongs to `stage`.
 ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, const std::string& stage, bool resume);
 
-// Trains until `opt.epochs` are done, starting at `from`.
+// Thrown by run_training after SIGINT or SIGTERM, once the checkpoint of the
+// step in progress is written: the run ends cleanly and resumes when rerun.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+// Trains until `opt.epochs` are done, starting at `from`. SIGINT/SIGTERM
+// finish the current step, save a checkpoint and throw Interrupted.
 void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::BatchLoader& loader, const LoopOptions& opt,
                   const LrSchedule& lr, const StepFn& step, ResumePoint from);
 

@@ -1,0 +1,118 @@
+// The shared epoch loop: a stop signal ends the run cleanly after the step in
+// progress, with a checkpoint from which the run resumes to the same result
+// as an uninterrupted one; a non-finite loss stops it naming the term.
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "advcl/train_loop.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
+#include "nn/layers.h"
+#include "tests/datasets/dataset_test_util.h"
+
+using namespace advcl;
+
+namespace {
+
+std::shared_ptr<const data::ImageDataset> tiny_dataset() {
+  auto ds = std::make_shared<data::ImageDataset>();
+  ds->name = "tiny";
+  ds->n = 24;
+  ds->channels = 1;
+  ds->height = ds->width = 2;
+  ds->num_classes = 2;
+  ds->class_names = {"a", "b"};
+  for (int64_t i = 0; i < ds->n; ++i) {
+    for (int j = 0; j < 4; ++j) ds->images.push_back(static_cast<uint8_t>((i * 37 + j * 11) % 256));
+    ds->labels.push_back(i % 2);
+  }
+  return ds;
+}
+
+// Trains a linear model on the flattened pixels; raises `signal_at_step` (if >= 0) during that step.
+std::map<std::string, Tensor> train(const std::string& out, int epochs, int signal_at_step, bool* interrupted) {
+  nn::Linear model(4, 2);
+  model.init_parameters(5);
+  nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
+  data::LoaderOptions lo;
+  lo.batch_size = 8;
+  lo.seed = 1;
+  lo.workers = 0;
+  data::BatchLoader loader(tiny_dataset(), std::make_shared<data::ToFloat>(), lo);
+  cli::RunDir dir(out);
+  cli::LoopOptions opt;
+  opt.stage = "test";
+  opt.epochs = epochs;
+  opt.log_every = 0;
+  cli::ResumePoint from = cli::resume_if_any(dir, model, sgd, "test", true);
+  auto step = [&](const data::Batch& b, int64_t global_step) {
+    if (global_step == signal_at_step) std::raise(SIGTERM);
+    sgd.zero_grad();
+    Tensor loss = ops::cross_entropy(model.forward(ops::flatten(b.images())), b.labels);
+    backward(loss);
+    sgd.step();
+    return std::map<std::string, double>{{"loss", loss.item()}};
+  };
+  *interrupted = false;
+  try {
+    cli::run_training(dir, model, sgd, loader, opt, [](int64_t, int64_t, int64_t) { return 0.1; }, step, from);
+  } catch (const cli::Interrupted& e) {
+    *interrupted = true;
+    EXPECT_NE(std::string(e.what()).find("rerun the same command"), std::string::npos) << e.what();
+  }
+  std::map<std::string, Tensor> state;
+  for (const nn::NamedTensor& t : model.state_dict()) state[t.name] = t.tensor.clone();
+  return state;
+}
+
+}  // namespace
+
+TEST(TrainLoop, StopSignalSavesAndResumesExactly) {
+  data::testing::TempDir tmp;
+  bool interrupted = false;
+  auto straight = train(tmp / "straight", 2, -1, &interrupted);
+  EXPECT_FALSE(interrupted);
+  // SIGTERM during step 4 of 6 (the middle of epoch 2): the step finishes, a
+  // checkpoint is written, the run stops; rerunning finishes it.
+  train(tmp / "stopped", 2, 4, &interrupted);
+  EXPECT_TRUE(interrupted);
+  SafetensorsFile ck = load_safetensors(tmp / "stopped/last.safetensors");
+  EXPECT_EQ(ck.metadata.at("loader_epoch"), "1");
+  EXPECT_EQ(ck.metadata.at("loader_batch"), "2");
+  auto resumed = train(tmp / "stopped", 2, -1, &interrupted);
+  EXPECT_FALSE(interrupted);
+  for (auto& [name, t] : straight) {
+    std::vector<float> a = t.to_vector<float>(), b = resumed.at(name).to_vector<float>();
+    EXPECT_EQ(a, b) << name;
+  }
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+TEST(TrainLoop, NonFiniteLossStopsNamingTheTerm) {
+  data::testing::TempDir tmp;
+  nn::Linear model(4, 2);
+  nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 0});
+  data::LoaderOptions lo;
+  lo.batch_size = 8;
+  lo.workers = 0;
+  data::BatchLoader loader(tiny_dataset(), std::make_shared<data::ToFloat>(), lo);
+  cli::RunDir dir(tmp / "nan");
+  cli::LoopOptions opt;
+  opt.stage = "test";
+  opt.log_every = 0;
+  auto step = [](const data::Batch&, int64_t) {
+    return std::map<std::string, double>{{"loss", 1.0}, {"ce", std::nan("")}};
+  };
+  try {
+    cli::run_training(dir, model, sgd, loader, opt, [](int64_t, int64_t, int64_t) { return 0.1; }, step, {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("ce became nan"), std::string::npos) << m;
+    EXPECT_NE(m.find("step 1"), std::string::npos) << m;
+  }
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGINT, SIG_DFL);
+}
