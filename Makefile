@@ -209,3 +209,70 @@ bench-step: $(STEP_BENCH_BIN)
 	python3 bench/advcl_step_bench.py --build $(BUILD)
 
 -include $(BUILD)/bench/kmeans_bench.d $(BUILD)/bench/advcl_step_bench.d
+
+# --- Fuzzing the dataset parsers (issue 6) ------------------------------------
+# `make fuzz` builds one libFuzzer harness per parser (fuzz/fuzz_*.cpp) with
+# clang++ -fsanitize=fuzzer,address,undefined and runs each for FUZZ_RUNS
+# inputs from a small generated seed corpus (fuzz/make_seeds.py). The parsers
+# are compiled again here with clang and the sanitizers, apart from the main
+# build; fuzz/ is not one of LIB_DIRS and not under tests/, so neither the
+# library nor the test binary picks it up. Findings land in build/fuzz/.
+FUZZ_CXX ?= clang++
+FUZZ_RUNS ?= 20000
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -I. -Wall -Wextra $(FUZZ_SAN)
+FUZZ_NAMES := cifar_binary pickle idx stl10 tar image
+# Only the parsing code (and engine/dtype.cpp for shape_str): no OpenMP, no BLAS.
+FUZZ_LIB_CPP := engine/dtype.cpp $(addprefix datasets/,byte_stream.cpp cifar.cpp dataset_builder.cpp image_dataset.cpp image_fit.cpp \
+                  idx.cpp pickle.cpp stl10.cpp tar_reader.cpp image_folder.cpp jpeg_check.cpp stb_image_impl.cpp)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_CPP:%.cpp=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/bin/fuzz_%: fuzz/fuzz_%.cpp $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $^ -lz -o $@
+
+.PHONY: fuzz fuzz-build fuzz-run
+fuzz:
+	bash scripts/setup.sh --fuzz
+	$(MAKE) fuzz-run
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each harness keeps what it learns in build/fuzz/corpus/<name> (so a second
+# `make fuzz` goes further), its log in build/fuzz/<name>.log, and a crashing
+# input in build/fuzz/crash-<name>-*. Inputs stop at 16 KiB (64 KiB for STL-10,
+# whose records are 27 KiB each).
+fuzz-run: fuzz-build
+	rm -rf $(FUZZ_DIR)/seeds && python3 fuzz/make_seeds.py $(FUZZ_DIR)/seeds
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	  echo "fuzz: $$n ($(FUZZ_RUNS) runs)"; \
+	  len=16384; [ $$n != stl10 ] || len=65536; \
+	  $(FUZZ_DIR)/bin/fuzz_$$n -runs=$(FUZZ_RUNS) -max_len=$$len -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/seeds/$$n > $(FUZZ_DIR)/$$n.log 2>&1 \
+	    || { tail -40 $(FUZZ_DIR)/$$n.log; echo "fuzz: $$n FAILED, see $(FUZZ_DIR)/$$n.log and crash-$$n-*"; exit 1; }; \
+	  grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/$$n.log; \
+	done; echo "fuzz: all harnesses ran clean"
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
+
+# --- Loader throughput bench (issue 6) ----------------------------------------
+# Our batch loader against PyTorch's DataLoader on CIFAR-10-shaped data:
+#   make loader-bench   (needs `pip install torch torchvision`; bench/README.md)
+LOADER_BENCH_BIN := $(BUILD)/bin/advcl_loader_bench
+
+$(LOADER_BENCH_BIN): $(BUILD)/bench/loader_bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDLIBS)
+
+.PHONY: loader-bench
+loader-bench: $(LOADER_BENCH_BIN)
+	python3 bench/loader_bench.py --build $(BUILD)
+
+-include $(BUILD)/bench/loader_bench.d

@@ -11,7 +11,6 @@ int cmd_features(int argc, char** argv);       // pooled encoder features of a d
 int cmd_finetune(int argc, char** argv);       // SLF / ALF / AFF finetuning with SA and RA per epoch
 int cmd_eval(int argc, char** argv);           // SA and RA of a finetuned checkpoint (PGD or AutoAttack)
 int cmd_data(int argc, char** argv);           // `data show`: a dataset's summary, class counts, image grid
-int cmd_data(int argc, char** argv);           // `data show`: a dataset's summary, class counts, image grid
 int cmd_export(int argc, char** argv);         // the encoder with one BN set, ours or the reference's names
 
 }  // namespace advcl::cli

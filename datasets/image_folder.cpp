@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 
 #include "datasets/byte_stream.h"
 #include "datasets/dataset_builder.h"
+#include "datasets/jpeg_check.h"
 #include "engine/common.h"
 
 namespace advcl::data {
@@ -40,14 +43,18 @@ std::vector<uint8_t> stb_to_chw(stbi_uc* data, int w, int h, const std::string& 
 }  // namespace
 
 std::vector<uint8_t> decode_image_rgb(const std::string& path, int64_t& height, int64_t& width) {
-  int w = 0, h = 0, comp = 0;
-  stbi_uc* px = stbi_load(path.c_str(), &w, &h, &comp, 3);
-  return stb_to_chw(px, w, h, path, height, width);
+  // Read whole, so the JPEG guard below sees the same bytes stb decodes.
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, ": cannot open (", path_is_file(path) ? "permission denied?" : "no such file", ")");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) fail(path, ": read error");
+  return decode_image_rgb(bytes.data(), bytes.size(), path, height, width);
 }
 
 std::vector<uint8_t> decode_image_rgb(const uint8_t* data, size_t size, const std::string& name, int64_t& height,
                                       int64_t& width) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max())) fail(name, ": image data over 2 GiB");
+  check_jpeg_huffman_tables(data, size, name);
   int w = 0, h = 0, comp = 0;
   stbi_uc* px = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &comp, 3);
   return stb_to_chw(px, w, h, name, height, width);

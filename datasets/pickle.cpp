@@ -272,7 +272,7 @@ class Unpickler {
       return make(PyValue::Kind::Array);  // filled in by BUILD
     }
     if (g == "numpy.dtype") {
-      if (a.empty() || a[0]->kind != PyValue::Kind::Str && a[0]->kind != PyValue::Kind::Bytes)
+      if (a.empty() || (a[0]->kind != PyValue::Kind::Str && a[0]->kind != PyValue::Kind::Bytes))
         bad(at, "numpy.dtype without a type string");
       return make_text(a[0]->s, PyValue::Kind::DType);
     }
@@ -307,8 +307,8 @@ class Unpickler {
   void build(size_t at, const PyRef& obj, const PyRef& state) {
     if (obj->kind == PyValue::Kind::DType) {
       // state: (version, byteorder, subarray, names, fields, elsize, alignment, flags)
-      if (state->kind != PyValue::Kind::Tuple || state->items.size() < 2 || state->items[1]->kind != PyValue::Kind::Str &&
-                                                                                 state->items[1]->kind != PyValue::Kind::Bytes)
+      if (state->kind != PyValue::Kind::Tuple || state->items.size() < 2 ||
+          (state->items[1]->kind != PyValue::Kind::Str && state->items[1]->kind != PyValue::Kind::Bytes))
         bad(at, "numpy dtype with an unexpected state");
       if (state->items.size() > 2 && state->items[2]->kind != PyValue::Kind::None) bad(at, "numpy sub-array dtype");
       obj->s = state->items[1]->s + obj->s;  // "|u1", "<i8"

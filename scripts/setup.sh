@@ -3,6 +3,7 @@
 # what is missing. Called by `make` (quietly when all is present).
 #   scripts/setup.sh          build + test dependencies
 #   scripts/setup.sh --demo   also the Fashion-MNIST data package for `make demo`
+#   scripts/setup.sh --fuzz   also clang and its libFuzzer runtime for `make fuzz`
 set -euo pipefail
 
 packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
@@ -10,7 +11,8 @@ packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-de
 for arg in "$@"; do
   case "$arg" in
     --demo) packages+=(dataset-fashion-mnist) ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --demo)" >&2; exit 2 ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --demo or --fuzz)" >&2; exit 2 ;;
   esac
 done
 
