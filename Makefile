@@ -7,6 +7,11 @@
 # Options: CUDA=auto|0|1 (auto: use nvcc when found), NVCC=path, JOBS=n.
 # Outputs go to build/cpu or build/cuda (build/sanitize for `make sanitize`).
 
+# Build with every core unless -j was given.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc)
+endif
+
 # Install missing Debian packages before anything is detected below, so a
 # bare machine builds the full configuration on the first `make`.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
