@@ -57,21 +57,20 @@ def main():
     if not os.path.exists(binary):
         sys.exit(f"advcl_step_bench: {binary} not found; run `make bench-step` (it builds it)")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
-    rows = []
-    version = "?"
+    # Each width's row is printed as soon as it is measured: width 64 can take minutes per side.
+    header = False
     for width in map(int, a.widths.split(",")):
         res = subprocess.run([binary, "--width", str(width), "--batch", str(a.batch), "--steps", str(a.steps),
                               "--threads", str(a.threads)], capture_output=True, text=True, env=env, check=True)
         ours = [json.loads(line)["ms"] for line in res.stdout.splitlines()]
         theirs, version = torch_steps(width, a.batch, a.steps, a.threads)
-        rows.append((width, ours, theirs))
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; threads {a.threads}; "
-          f"PyTorch {version}; batch {a.batch}, 3x32x32, float32; {a.steps} steps each")
-    print(f"{'width':>5s} {'advcl s/step':>22s} {'torch s/step':>22s} {'ratio (best)':>13s}")
-    for width, ours, theirs in rows:
+        if not header:
+            print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+                  f"threads {a.threads}; PyTorch {version}; batch {a.batch}, 3x32x32, float32; {a.steps} steps each")
+            print(f"{'width':>5s} {'advcl s/step':>22s} {'torch s/step':>22s} {'ratio (best)':>13s}")
+            header = True
         fmt = lambda ts: ", ".join(f"{t / 1000:.2f}" for t in ts)  # noqa: E731
-        print(f"{width:5d} {fmt(ours):>22s} {fmt(theirs):>22s} {min(ours) / min(theirs):13.2f}")
-
+        print(f"{width:5d} {fmt(ours):>22s} {fmt(theirs):>22s} {min(ours) / min(theirs):13.2f}", flush=True)
 
 if __name__ == "__main__":
     main()
