@@ -22,9 +22,9 @@ int cmd_pretrain(int argc, char** argv) {
   int64_t bn_group = 0;
   double epsilon = 8, step_size = 2;
   method::AdvclStepOptions step_opt;
-  app.add_option("--labels", labels_path, "pseudo-labels: from `advcl pseudo-labels`, or the reference's "
+  app.add_option("--labels,--pseudo-labels", labels_path, "pseudo-labels: from `advcl pseudo-labels`, or the reference's "
                                           "imagenet_clPretrain_pseudo_labels.pkl")->required();
-  app.add_option("--nce_t", step_opt.temperature, "contrastive temperature")->capture_default_str();
+  app.add_option("-t,--nce_t", step_opt.temperature, "contrastive temperature")->capture_default_str();
   app.add_option("--ce_weight", step_opt.ce_weight, "weight of the pseudo-label cross-entropy")->capture_default_str();
   app.add_option("--epsilon", epsilon, "attack radius, in 1/255 units")->capture_default_str();
   app.add_option("--step-size", step_size, "attack step, in 1/255 units")->capture_default_str();
@@ -63,8 +63,9 @@ int cmd_pretrain(int argc, char** argv) {
   }
   finish_run(r, o, [&](const data::Batch& b, int64_t global_step) {
     if (comm.distributed()) step_opt.ce_scale = dist::local_loss_scale(b.size(), comm);
-    method::AdvclBatch ab{b.views[views::kViewX1], b.views[views::kViewX2], b.views[views::kViewOrg], {}};
-    for (size_t h = 0; h < labels.ks.size(); ++h) ab.pseudo.push_back(labels.lookup(h, b.indices));
+    method::AdvclBatch ab{b.views[views::kViewX1].to(r.device), b.views[views::kViewX2].to(r.device),
+                          b.views[views::kViewOrg].to(r.device), {}};
+    for (size_t h = 0; h < labels.ks.size(); ++h) ab.pseudo.push_back(labels.lookup(h, b.indices).to(r.device));
     // Attack starts keyed by step and by the image's position in the global
     // batch (rank r holds positions r*B/N onwards), so N ranks draw the noise
     // one process would.

@@ -18,7 +18,7 @@ int cmd_simclr(int argc, char** argv) {
   o.save_epoch = 0;
   add_contrastive_options(app, o);
   double temperature = 0.5;
-  app.add_option("--nce_t", temperature, "temperature of the NT-Xent loss")->capture_default_str();
+  app.add_option("-t,--nce_t", temperature, "temperature of the NT-Xent loss")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,7 +37,7 @@ int cmd_simclr(int argc, char** argv) {
     r.model->train();
     r.sgd->zero_grad();
     int64_t B = b.size();
-    Tensor f = r.model->features(ops::cat({b.views[0], b.views[1]}), nn::BnSets::repeat(0, 2));
+    Tensor f = r.model->features(ops::cat({b.views[0].to(r.device), b.views[1].to(r.device)}), nn::BnSets::repeat(0, 2));
     Tensor p = r.model->project(f, 2);
     // Under mpirun the loss runs over the global batch (gathered features) and
     // the ranks' gradients are averaged before the step.

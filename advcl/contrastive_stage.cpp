@@ -24,6 +24,8 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o) {
   app.add_option("--save-steps", o.save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_option("--stop-epoch", o.stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_flag("--resume", o.resume, "continue from --out's checkpoint (the default when one exists)");
+  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_flag("--no-sync-bn", o.no_sync_bn, "under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   app.add_option("--dist-check-every", o.check_every, "under mpirun: check every N steps that all ranks hold the same weights");
 }
@@ -50,6 +52,10 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   }
   r.model_options = mo;
   r.model = std::make_unique<nn::ResNet18>(mo);
+  r.device = Device::parse(o.device);
+  // Under mpirun each rank takes its machine's local_rank-th GPU.
+  if (r.device.is_cuda() && comm.distributed() && o.device == "cuda") r.device = Device::cuda(comm.local_rank());
+  r.model->to(r.device);
   r.sgd = std::make_unique<nn::Sgd>(r.model->named_parameters(), nn::SgdOptions{o.lr, o.momentum, o.weight_decay});
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size;
@@ -80,8 +86,8 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   r.loop.metadata["options"] = options_json(app);
   r.from = resume_if_any(*r.dir, *r.model, *r.sgd, r.stage, !o.no_resume);
   if (comm.is_root())
-    std::fprintf(stderr, "%s: ResNet-18 width %lld, %lld epochs x %lld steps of %lld images\n", r.stage.c_str(),
-               static_cast<long long>(o.width), static_cast<long long>(o.epochs),
+    std::fprintf(stderr, "%s: ResNet-18 width %lld on %s, %lld epochs x %lld steps of %lld images\n",
+               r.stage.c_str(), static_cast<long long>(o.width), r.device.str().c_str(), static_cast<long long>(o.epochs),
                static_cast<long long>(r.loader->batches_per_epoch()), static_cast<long long>(o.batch_size));
   if (comm.distributed() && comm.is_root())
     std::fprintf(stderr, "%s: data parallel over %d ranks, %lld images each per step, batch norm %s\n",

@@ -7,6 +7,7 @@
 
 #include "advcl/common_options.h"
 #include "advcl/train_loop.h"
+#include "engine/device.h"
 #include "nn/resnet.h"
 #include "nn/schedule.h"
 
@@ -17,6 +18,8 @@ struct ContrastiveOptions {
   int64_t epochs = 1000, batch_size = 512, width = 64, save_epoch = 100, save_steps = 0, stop_epoch = 0;
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4;
   bool no_resume = false;
+  bool resume = false;       // --resume: accepted for the reference's users; resuming is the default
+  std::string device = "cpu";  // cpu, cuda, cuda:N (under mpirun: cuda means this rank's local GPU)
   // Data parallel (under mpirun): synchronised batch norm, on by default with
   // more than one rank; --no-sync-bn keeps each rank's statistics local.
   bool no_sync_bn = false;
@@ -29,6 +32,7 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o);
 
 struct ContrastiveRun {
   std::string stage;
+  Device device;
   std::unique_ptr<RunDir> dir;
   std::shared_ptr<const data::ImageDataset> data;
   nn::ResNetOptions model_options;
