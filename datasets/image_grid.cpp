@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include <stb/stb_image_write.h>
+#include "datasets/stb_write.h"
 
 #include "engine/common.h"
 

@@ -3,12 +3,4 @@
 // use it to make image files. Defining the implementation anywhere else
 // would duplicate its symbols in any binary that links libadvcl.a.
 #define STB_IMAGE_WRITE_IMPLEMENTATION
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "datasets/stb_write.h"

@@ -5,15 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "datasets/stb_write.h"
 
 #include "datasets/image_folder.h"
 #include "datasets/load_dataset.h"
