@@ -1,9 +1,12 @@
 #include "engine/ops/elementwise.h"
 
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/kernels/elementwise.h"
 #include "engine/ops/elementwise_cuda.h"
+#include "engine/ops/reduce.h"
 #include "engine/parallel.h"
 
 namespace advcl::ops {
@@ -44,6 +47,18 @@ BroadcastIndex make_index(const Shape& out, const Shape& a, const Shape& b) {
   fill_strides(a, out, idx.a_strides);
   fill_strides(b, out, idx.b_strides);
   return idx;
+}
+
+// When b's shape is a's trailing dimensions (leading 1s allowed) and a is
+// the output shape, the number of elements of b; else 0.
+int64_t trailing_broadcast(const Shape& a, const Shape& b) {
+  size_t first = 0;
+  while (first < b.size() && b[first] == 1) ++first;
+  size_t len = b.size() - first;
+  if (len == 0 || len >= a.size() || !std::equal(b.begin() + first, b.end(), a.end() - len)) return 0;
+  int64_t inner = 1;
+  for (size_t i = first; i < b.size(); ++i) inner *= b[i];
+  return inner;
 }
 
 template <class Op>
@@ -117,6 +132,11 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, Op op) {
       ADVCL_CUDA_ONLY(cuda_ops::binary_forward(op, idx, ap, bp, yp, n));
     } else if (a.shape() == b.shape()) {
       parallel_for(n, [&](int64_t i) { yp[i] = op.fwd(ap[i], bp[i]); });
+    } else if (int64_t inner = trailing_broadcast(a.shape(), b.shape())) {
+      // b repeats along a's leading dimensions (a bias row): rows of a, no index arithmetic.
+      parallel_for(n / inner, [&](int64_t r) {
+        for (int64_t c = 0; c < inner; ++c) yp[r * inner + c] = op.fwd(ap[r * inner + c], bp[c]);
+      }, 16);
     } else {
       parallel_for(n, [&](int64_t i) {
         int64_t oa, ob;
@@ -142,6 +162,18 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   Shape check = broadcast_shapes("sum_to", shape, x.shape());
   if (check != x.shape()) fail("sum_to: cannot sum shape ", shape_str(x.shape()), " down to ", shape_str(shape));
+  // The common case, a bias gradient ([N, C] -> [C]): summing away leading
+  // dimensions is a column sum, done by the parallel reduction.
+  Shape trailing(shape.begin() + static_cast<std::ptrdiff_t>(std::find_if(shape.begin(), shape.end(),
+                                                                          [](int64_t d) { return d != 1; }) -
+                                                             shape.begin()),
+                 shape.end());
+  if (!trailing.empty() && trailing.size() < x.shape().size() &&
+      std::equal(trailing.rbegin(), trailing.rend(), x.shape().rbegin())) {
+    int64_t inner = 1;
+    for (int64_t d : trailing) inner *= d;
+    return sum(x.view({x.numel() / inner, inner}), 0).view(shape);
+  }
   BroadcastIndex idx = make_index(x.shape(), shape, x.shape());
   Tensor out = Tensor::zeros(shape, x.dtype(), x.device());
   int64_t n = x.numel();
