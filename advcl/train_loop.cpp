@@ -47,7 +47,7 @@ int stop_requested() {
 // model, so any of them can resume from what it wrote.
 bool writer() { return dist::world().is_root(); }
 
-void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
+void save(const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
           const std::map<std::string, std::string>& metadata, data::LoaderState next, int64_t global_step,
           const std::string& path) {
   if (!writer()) return;
@@ -59,7 +59,6 @@ void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const 
   info.metadata["loader_epoch"] = std::to_string(next.epoch);
   info.metadata["loader_batch"] = std::to_string(next.batch);
   nn::save_checkpoint(path, model, &sgd, info);
-  (void)dir;
 }
 
 int64_t meta_int(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
@@ -129,10 +128,10 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
         if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
       }
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
-        save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+        save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
       if (batch.index + 1 < nb)  // (after an epoch's last step, the epoch's end comes first)
         if (int sig = stop_requested()) {
-          save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+          save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
           throw_interrupted(opt, sig, global_step, dir);
         }
     }
@@ -142,9 +141,9 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
     if (writer()) dir.log_metrics(summary);
     if (opt.on_epoch_end)
       for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;
-    save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
+    save(model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
     if (opt.save_epoch > 0 && epoch % opt.save_epoch == 0)
-      save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
+      save(model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
     if (writer())
       std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
                  static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());

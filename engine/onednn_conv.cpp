@@ -83,7 +83,12 @@ memory to_layout(const memory& user, const memory::desc& want, dnnl::stream& s) 
   return m;
 }
 
-// Output side: a buffer in the primitive's layout, copied back afterwards.
+// Output side: the user buffer itself when the layouts agree, else a buffer
+// in the primitive's layout that from_layout copies back afterwards.
+memory output_in_layout(const memory& user, const memory::desc& want) {
+  return user.get_desc() == want ? user : memory(want, cpu_engine());
+}
+
 void from_layout(memory& produced, memory& user, dnnl::stream& s) {
   if (produced.get(true) == user.get(true)) return;
   dnnl::reorder(produced, user).execute(s, produced, user);
@@ -107,7 +112,7 @@ void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float*
     memory ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory uy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, y);
     memory mx = to_layout(ux, p.fwd.src_desc(), s), mw = to_layout(uw, p.fwd.weights_desc(), s);
-    memory my = uy.get_desc() == p.fwd.dst_desc() ? uy : memory(p.fwd.dst_desc(), cpu_engine());
+    memory my = output_in_layout(uy, p.fwd.dst_desc());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
     if (bias) args.insert({DNNL_ARG_BIAS, plain({g.Cout}, tag::x, bias)});
     p.fwd_prim.execute(s, args);
@@ -123,7 +128,7 @@ void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory ugx = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, gx);
     memory mgy = to_layout(ugy, p.bwd_data.diff_dst_desc(), s), mw = to_layout(uw, p.bwd_data.weights_desc(), s);
-    memory mgx = ugx.get_desc() == p.bwd_data.diff_src_desc() ? ugx : memory(p.bwd_data.diff_src_desc(), cpu_engine());
+    memory mgx = output_in_layout(ugx, p.bwd_data.diff_src_desc());
     p.bwd_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
     from_layout(mgx, ugx, s);
     s.wait();
@@ -137,8 +142,7 @@ void conv2d_backward_weight(const kernels::ConvGeometry& g, const float* gy, con
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x);
     memory ugw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, gw);
     memory mgy = to_layout(ugy, p.bwd_weights.diff_dst_desc(), s), mx = to_layout(ux, p.bwd_weights.src_desc(), s);
-    memory mgw = ugw.get_desc() == p.bwd_weights.diff_weights_desc() ? ugw
-                                                                     : memory(p.bwd_weights.diff_weights_desc(), cpu_engine());
+    memory mgw = output_in_layout(ugw, p.bwd_weights.diff_weights_desc());
     p.bwd_weights_prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}});
     from_layout(mgw, ugw, s);
     s.wait();
