@@ -89,8 +89,11 @@ Tensor seed_gradient(const Tensor& output, const Tensor& grad_out, const char* w
 
 // The shared engine of backward() and grad(). `relevant` (may be null) limits
 // the walk to tensors from which a target is reachable.
+// `leaf_done` (backward only) receives each leaf's gradient once no later
+// node contributes to it; such leaves leave the returned map.
 std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& seed,
-                                            const std::unordered_set<TensorImpl*>* targets, bool retain_graph) {
+                                            const std::unordered_set<TensorImpl*>* targets, bool retain_graph,
+                                            const std::function<void(const Tensor&, const Tensor&)>& leaf_done = {}) {
   NoGradGuard no_grad;  // backward computations are not themselves recorded
   std::vector<TensorImpl*> order = reverse_topological(output);
 
@@ -106,12 +109,38 @@ std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& 
     if (r) relevant.insert(t);
   }
 
+  // For each leaf, the position in `order` of the last node that takes it as
+  // an input: after that node its gradient is final.
+  std::unordered_map<size_t, std::vector<Tensor>> leaves_final_after;
+  if (leaf_done) {
+    std::unordered_map<TensorImpl*, std::pair<size_t, Tensor>> last_use;
+    for (size_t i = 0; i < order.size(); ++i)
+      if (Node* node = order[i]->grad_fn.get())
+        for (const Tensor& in : node->inputs)
+          if (in.defined() && !in.get()->grad_fn && relevant.count(in.get())) last_use[in.get()] = {i, in};
+    for (auto& [impl, use] : last_use) leaves_final_after[use.first].push_back(use.second);
+  }
   std::unordered_map<TensorImpl*, Tensor> grads;
   grads.emplace(output.get(), seed);
-  for (TensorImpl* t : order) {
+  auto finish_leaves_after = [&](size_t i) {
+    auto it = leaves_final_after.find(i);
+    if (it == leaves_final_after.end()) return;
+    for (const Tensor& leaf : it->second) {
+      auto g = grads.find(leaf.get());
+      if (g == grads.end()) continue;  // no gradient reached it
+      Tensor done = std::move(g->second);
+      grads.erase(g);
+      leaf_done(leaf, done);
+    }
+  };
+  for (size_t step = 0; step < order.size(); ++step) {
+    TensorImpl* t = order[step];
     Node* node = t->grad_fn.get();
     auto git = grads.find(t);
-    if (!node || git == grads.end() || !relevant.count(t)) continue;
+    if (!node || git == grads.end() || !relevant.count(t)) {
+      finish_leaves_after(step);
+      continue;
+    }
     if (!node->differentiable)
       fail("backward: op '", node->name, "' is not differentiable, but a gradient was asked through it");
     if (node->released)
@@ -124,13 +153,15 @@ std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& 
       needs[i] = in.defined() && in.requires_grad() && relevant.count(in.get());
       any = any || needs[i];
     }
-    if (!any) continue;
-    Tensor g = git->second;
-    if (!targets || !targets->count(t)) grads.erase(git);  // free intermediate gradients early
-    std::vector<Tensor> in_grads = node->backward(g, needs);
-    for (size_t i = 0; i < needs.size(); ++i)
-      if (needs[i] && i < in_grads.size() && in_grads[i].defined())
-        accumulate(grads, node->inputs[i].get(), in_grads[i], *node);
+    if (any) {
+      Tensor g = git->second;
+      if (!targets || !targets->count(t)) grads.erase(git);  // free intermediate gradients early
+      std::vector<Tensor> in_grads = node->backward(g, needs);
+      for (size_t i = 0; i < needs.size(); ++i)
+        if (needs[i] && i < in_grads.size() && in_grads[i].defined())
+          accumulate(grads, node->inputs[i].get(), in_grads[i], *node);
+    }
+    finish_leaves_after(step);
   }
   if (!retain_graph) {
     for (TensorImpl* t : order)
@@ -145,15 +176,24 @@ std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& 
 }  // namespace
 
 void backward(const Tensor& loss, const Tensor& grad_out, bool retain_graph) {
+  backward(loss, LeafGradReadyFn(), grad_out, retain_graph);
+}
+
+void backward(const Tensor& loss, const LeafGradReadyFn& on_leaf_ready, const Tensor& grad_out, bool retain_graph) {
   Tensor seed = seed_gradient(loss, grad_out, "backward");
-  auto grads = run(loss, seed, nullptr, retain_graph);
-  for (auto& [t, g] : grads) {
-    if (t->grad_fn || !t->requires_grad) continue;
+  auto store = [&](const Tensor& leaf, const Tensor& g) {
+    TensorImpl* t = leaf.get();
+    if (t->grad_fn || !t->requires_grad) return;
     if (t->grad)
       t->grad = ops::add(Tensor(t->grad), g).impl_ptr();
     else
       t->grad = g.clone().impl_ptr();  // own storage: later accumulation must not alias
-  }
+    if (on_leaf_ready) on_leaf_ready(leaf);
+  };
+  auto grads = run(loss, seed, nullptr, retain_graph, store);
+  // What is left: a loss that is itself a leaf (no node ever consumed it).
+  for (auto& [t, g] : grads)
+    if (t == loss.get()) store(loss, g);
 }
 
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& grad_out,

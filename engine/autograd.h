@@ -62,6 +62,15 @@ void record_nondifferentiable(Tensor& out, const char* name, std::vector<Tensor>
 // second backward through it is an error.
 void backward(const Tensor& loss, const Tensor& grad_out = Tensor(), bool retain_graph = false);
 
+// Called by backward() for a leaf as soon as its gradient from this pass is
+// complete (no later node of the walk contributes to it) and accumulated
+// into leaf.grad(). Data-parallel training starts a parameter's all-reduce
+// from here while the rest of the backward pass still runs. Leaves that get
+// no gradient from this pass are not reported.
+using LeafGradReadyFn = std::function<void(const Tensor& leaf)>;
+void backward(const Tensor& loss, const LeafGradReadyFn& on_leaf_ready, const Tensor& grad_out = Tensor(),
+              bool retain_graph = false);
+
 // Returns d(output)/d(inputs[i]) for each input (zeros where output does not
 // depend on it) and nothing else: leaves' grad() are untouched and only the
 // part of the graph between output and `inputs` is differentiated.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "engine/counters.h"
 #include "engine/ops.h"
 
@@ -120,4 +122,51 @@ TEST(Autograd, ErrorsAreClear) {
   EXPECT_THROW(grad(ops::sum(ops::mul(x, c)), {c}), Error);  // c does not require grad
   EXPECT_THROW(ops::mul(x, 2.0).set_requires_grad(), Error);  // not a leaf
   EXPECT_THROW(Tensor::zeros({2}, DType::Int64).set_requires_grad(), Error);
+}
+
+TEST(Autograd, LeafReadyHookFiresOnceWithTheFinalGradientInBackwardOrder) {
+  // loss = sum(w2 * exp(w1 * x)) + sum(b): w2 and b are finished before
+  // the walk reaches w1, which is deepest; x requires no gradient; `unused`
+  // gets none and must not be reported.
+  Tensor x = Tensor::from_vector<double>({0.5, -1, 2}, {3});
+  Tensor w1 = Tensor::from_vector<double>({1, 2, 3}, {3}).set_requires_grad();
+  Tensor w2 = Tensor::from_vector<double>({-1, 0.5, 2}, {3}).set_requires_grad();
+  Tensor b = Tensor::from_vector<double>({1, 1, 1}, {3}).set_requires_grad();
+  Tensor unused = Tensor::from_vector<double>({7}, {1}).set_requires_grad();
+  // w1 is used twice (the second use nearer the loss), so its gradient is
+  // only final after its first use's node.
+  Tensor h = ops::exp(ops::mul(w1, x));
+  Tensor loss = ops::add(ops::add(ops::sum(ops::mul(w2, h)), ops::sum(b)), ops::sum(ops::mul(w1, w1)));
+  std::vector<const TensorImpl*> order;
+  std::vector<std::vector<double>> at_report;
+  backward(loss, [&](const Tensor& leaf) {
+    order.push_back(leaf.get());
+    at_report.push_back(leaf.grad().to_vector<double>());
+  });
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order.back(), w1.get());  // the deepest leaf comes last
+  const Tensor* leaves[] = {&w1, &w2, &b};
+  for (const Tensor* leaf : leaves) {
+    auto it = std::find(order.begin(), order.end(), leaf->get());
+    ASSERT_NE(it, order.end());
+    // What the hook saw is the final gradient.
+    EXPECT_EQ(at_report[static_cast<size_t>(it - order.begin())], leaf->grad().to_vector<double>());
+  }
+  EXPECT_FALSE(unused.grad().defined());
+  // The gradients equal those of a plain backward.
+  Tensor w1b = Tensor::from_vector<double>({1, 2, 3}, {3}).set_requires_grad();
+  Tensor hb = ops::exp(ops::mul(w1b, x));
+  backward(ops::add(ops::add(ops::sum(ops::mul(w2.detach(), hb)), ops::sum(b.detach())), ops::sum(ops::mul(w1b, w1b))));
+  EXPECT_EQ(w1.grad().to_vector<double>(), w1b.grad().to_vector<double>());
+}
+
+TEST(Autograd, LeafReadyHookReportsALeafLoss) {
+  Tensor x = Tensor::from_vector<double>({3}, {1}).set_requires_grad();
+  int calls = 0;
+  backward(x, [&](const Tensor& leaf) {
+    EXPECT_EQ(leaf.get(), x.get());
+    ++calls;
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1}));
 }
