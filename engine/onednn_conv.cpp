@@ -1,12 +1,12 @@
 #include "engine/onednn_conv.h"
 
-#include <dnnl.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <tuple>
 
-#include "engine/common.h"
+#include "engine/counters.h"
+#include "engine/onednn_util.h"
 
 namespace advcl::onednn {
 
@@ -15,135 +15,145 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
+using namespace detail;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
+// Primitives are cached per shape, one cache per pass. The forward pass
+// depends on whether there is a bias; the backward passes do not (the bias
+// gradient is a plain sum in conv2d.cpp), so they are keyed on the geometry
+// alone: a convolution with bias and one without share them. Each backward
+// primitive is built on its first use, so inference never builds any and an
+// input-gradient-only pass (PGD) never builds the weight-gradient one.
+// The library chooses its preferred (blocked) memory layouts (format_tag::any);
+// we reorder our NCHW/OIHW buffers to and from them around each call.
+using Geometry = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+
+Geometry key_of(const kernels::ConvGeometry& g) {
+  return {g.N, g.Cin, g.H, g.W, g.Cout, g.kH, g.kW, g.stride, g.pad};
 }
 
-// The three primitive descriptors of one convolution geometry. The library
-// chooses its preferred (blocked) memory layouts (format_tag::any); we reorder
-// our NCHW/OIHW buffers to and from them around each call.
-struct Plan {
-  dnnl::convolution_forward::primitive_desc fwd;
-  dnnl::convolution_backward_data::primitive_desc bwd_data;
-  dnnl::convolution_backward_weights::primitive_desc bwd_weights;
-  dnnl::convolution_forward fwd_prim;
-  dnnl::convolution_backward_data bwd_data_prim;
-  dnnl::convolution_backward_weights bwd_weights_prim;
+struct Forward {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+};
+struct BackwardData {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+};
+struct BackwardWeights {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+// The memory descriptors of one geometry, all in the library's choice of layout.
+struct Descs {
+  memory::desc src, wts, dst;
+  memory::dims strides, pad;
+  explicit Descs(const kernels::ConvGeometry& g)
+      : src({g.N, g.Cin, g.H, g.W}, dt::f32, tag::any),
+        wts({g.Cout, g.Cin, g.kH, g.kW}, dt::f32, tag::any),
+        dst({g.N, g.Cout, g.OH, g.OW}, dt::f32, tag::any),
+        strides{g.stride, g.stride},
+        pad{g.pad, g.pad} {}
+};
 
-const Plan& plan_for(const kernels::ConvGeometry& g, bool bias) {
-  static std::mutex mu;
-  static std::map<Key, std::unique_ptr<Plan>> cache;
-  Key key{g.N, g.Cin, g.H, g.W, g.Cout, g.kH, g.kW, g.stride, g.pad, bias};
+dnnl::convolution_forward::primitive_desc forward_pd(const kernels::ConvGeometry& g, bool bias) {
+  Descs d(g);
+  auto kind = dnnl::prop_kind::forward_training;
+  auto alg = dnnl::algorithm::convolution_direct;
+  auto desc = bias ? dnnl::convolution_forward::desc(kind, alg, d.src, d.wts, memory::desc({g.Cout}, dt::f32, tag::x),
+                                                     d.dst, d.strides, d.pad, d.pad)
+                   : dnnl::convolution_forward::desc(kind, alg, d.src, d.wts, d.dst, d.strides, d.pad, d.pad);
+  return dnnl::convolution_forward::primitive_desc(desc, cpu_engine());
+}
+
+// The entry for `key` in `cache`, built by `make` (under the lock) on first use.
+template <class Key, class V, class Make>
+const V& cached(std::map<Key, std::unique_ptr<V>>& cache, std::mutex& mu, const Key& key, Make&& make) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
-
-  memory::dims src{g.N, g.Cin, g.H, g.W}, wts{g.Cout, g.Cin, g.kH, g.kW}, dst{g.N, g.Cout, g.OH, g.OW};
-  memory::dims strides{g.stride, g.stride}, pad{g.pad, g.pad};
-  memory::desc src_any(src, dt::f32, tag::any), wts_any(wts, dt::f32, tag::any), dst_any(dst, dt::f32, tag::any);
-  memory::desc bias_md({g.Cout}, dt::f32, tag::x);
-  auto& eng = cpu_engine();
-  auto fwd_desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                         dnnl::algorithm::convolution_direct, src_any, wts_any,
-                                                         bias_md, dst_any, strides, pad, pad)
-                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                         dnnl::algorithm::convolution_direct, src_any, wts_any,
-                                                         dst_any, strides, pad, pad);
-  auto plan = std::make_unique<Plan>();
-  plan->fwd = dnnl::convolution_forward::primitive_desc(fwd_desc, eng);
-  plan->bwd_data = dnnl::convolution_backward_data::primitive_desc(
-      dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src_any, wts_any, dst_any, strides,
-                                            pad, pad),
-      eng, plan->fwd);
-  plan->bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
-      dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_any, wts_any, dst_any,
-                                               strides, pad, pad),
-      eng, plan->fwd);
-  plan->fwd_prim = dnnl::convolution_forward(plan->fwd);
-  plan->bwd_data_prim = dnnl::convolution_backward_data(plan->bwd_data);
-  plan->bwd_weights_prim = dnnl::convolution_backward_weights(plan->bwd_weights);
-  return *cache.emplace(key, std::move(plan)).first->second;
+  return *cache.emplace(key, std::make_unique<V>(make())).first->second;
 }
 
-// A user buffer in plain layout, and the same data in the layout `want`
-// (the same memory when the layouts agree, else a reordered copy).
-memory plain(const memory::dims& dims, tag t, const float* p) {
-  return memory({dims, dt::f32, t}, cpu_engine(), const_cast<float*>(p));
+const Forward& forward_for(const kernels::ConvGeometry& g, bool bias) {
+  static std::mutex mu;
+  static std::map<std::pair<Geometry, bool>, std::unique_ptr<Forward>> cache;
+  return cached(cache, mu, std::make_pair(key_of(g), bias), [&] {
+    counters::bump("onednn.conv.plan.forward");
+    auto pd = forward_pd(g, bias);
+    return Forward{pd, dnnl::convolution_forward(pd)};
+  });
 }
 
-memory to_layout(const memory& user, const memory::desc& want, dnnl::stream& s) {
-  if (user.get_desc() == want) return user;
-  memory m(want, cpu_engine());
-  dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
-  return m;
+const BackwardData& backward_data_for(const kernels::ConvGeometry& g) {
+  static std::mutex mu;
+  static std::map<Geometry, std::unique_ptr<BackwardData>> cache;
+  return cached(cache, mu, key_of(g), [&] {
+    counters::bump("onednn.conv.plan.backward_data");
+    Descs d(g);
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src, d.wts, d.dst, d.strides,
+                                              d.pad, d.pad),
+        cpu_engine(), forward_pd(g, false));  // the hint: a descriptor only, no primitive is built for it
+    return BackwardData{pd, dnnl::convolution_backward_data(pd)};
+  });
 }
 
-// Output side: the user buffer itself when the layouts agree, else a buffer
-// in the primitive's layout that from_layout copies back afterwards.
-memory output_in_layout(const memory& user, const memory::desc& want) {
-  return user.get_desc() == want ? user : memory(want, cpu_engine());
-}
-
-void from_layout(memory& produced, memory& user, dnnl::stream& s) {
-  if (produced.get(true) == user.get(true)) return;
-  dnnl::reorder(produced, user).execute(s, produced, user);
-}
-
-template <class Fn>
-void guarded(const char* what, Fn&& fn) {
-  try {
-    fn();
-  } catch (const dnnl::error& e) {
-    fail("conv2d (oneDNN ", what, "): ", e.what());
-  }
+const BackwardWeights& backward_weights_for(const kernels::ConvGeometry& g) {
+  static std::mutex mu;
+  static std::map<Geometry, std::unique_ptr<BackwardWeights>> cache;
+  return cached(cache, mu, key_of(g), [&] {
+    counters::bump("onednn.conv.plan.backward_weights");
+    Descs d(g);
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src, d.wts, d.dst,
+                                                 d.strides, d.pad, d.pad),
+        cpu_engine(), forward_pd(g, false));
+    return BackwardWeights{pd, dnnl::convolution_backward_weights(pd)};
+  });
 }
 
 }  // namespace
 
 void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  guarded("forward", [&] {
-    const Plan& p = plan_for(g, bias != nullptr);
+  guarded("conv2d", "forward", [&] {
+    const Forward& p = forward_for(g, bias != nullptr);
     dnnl::stream s(cpu_engine());
     memory ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory uy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, y);
-    memory mx = to_layout(ux, p.fwd.src_desc(), s), mw = to_layout(uw, p.fwd.weights_desc(), s);
-    memory my = output_in_layout(uy, p.fwd.dst_desc());
+    memory mx = to_layout(ux, p.pd.src_desc(), s), mw = to_layout(uw, p.pd.weights_desc(), s);
+    memory my = output_in_layout(uy, p.pd.dst_desc());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
     if (bias) args.insert({DNNL_ARG_BIAS, plain({g.Cout}, tag::x, bias)});
-    p.fwd_prim.execute(s, args);
+    p.prim.execute(s, args);
     from_layout(my, uy, s);
     s.wait();
   });
 }
 
 void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const float* w, float* gx) {
-  guarded("backward data", [&] {
-    const Plan& p = plan_for(g, false);
+  guarded("conv2d", "backward data", [&] {
+    const BackwardData& p = backward_data_for(g);
     dnnl::stream s(cpu_engine());
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory ugx = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, gx);
-    memory mgy = to_layout(ugy, p.bwd_data.diff_dst_desc(), s), mw = to_layout(uw, p.bwd_data.weights_desc(), s);
-    memory mgx = output_in_layout(ugx, p.bwd_data.diff_src_desc());
-    p.bwd_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
+    memory mgy = to_layout(ugy, p.pd.diff_dst_desc(), s), mw = to_layout(uw, p.pd.weights_desc(), s);
+    memory mgx = output_in_layout(ugx, p.pd.diff_src_desc());
+    p.prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
     from_layout(mgx, ugx, s);
     s.wait();
   });
 }
 
 void conv2d_backward_weight(const kernels::ConvGeometry& g, const float* gy, const float* x, float* gw) {
-  guarded("backward weights", [&] {
-    const Plan& p = plan_for(g, false);
+  guarded("conv2d", "backward weights", [&] {
+    const BackwardWeights& p = backward_weights_for(g);
     dnnl::stream s(cpu_engine());
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x);
     memory ugw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, gw);
-    memory mgy = to_layout(ugy, p.bwd_weights.diff_dst_desc(), s), mx = to_layout(ux, p.bwd_weights.src_desc(), s);
-    memory mgw = output_in_layout(ugw, p.bwd_weights.diff_weights_desc());
-    p.bwd_weights_prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}});
+    memory mgy = to_layout(ugy, p.pd.diff_dst_desc(), s), mx = to_layout(ux, p.pd.src_desc(), s);
+    memory mgw = output_in_layout(ugw, p.pd.diff_weights_desc());
+    p.prim.execute(s, {{DNNL_ARG_DIFF_DST, mgy}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}});
     from_layout(mgw, ugw, s);
     s.wait();
   });
