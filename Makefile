@@ -77,6 +77,18 @@ ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib \
             -lcudnn -lcublas -lcufft -lcurand -lcudart
 endif
+# NCCL sums gradient buckets on the GPU (dist/nccl_all_reduce.cu): used in a
+# CUDA build when the toolkit (or the system) has it; otherwise GPU buckets
+# go through MPI on the host.
+NCCL ?= auto
+ifeq ($(NCCL),auto)
+  NCCL := $(if $(and $(filter 1,$(CUDA)),$(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h)),1,0)
+endif
+CXXFLAGS += -DADVCL_NCCL=$(NCCL)
+NVCCFLAGS += -DADVCL_NCCL=$(NCCL)
+ifeq ($(NCCL),1)
+  LDLIBS += -lnccl
+endif
 
 LIB_DIRS := engine engine/ops cuda nn advcl datasets dist
 LIB_CPP := $(filter-out advcl/main.cpp,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp)))
@@ -95,7 +107,7 @@ all: info $(LIB) $(BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(BIN) and $(TEST_BIN) ($(VARIANT), CUDA=$(CUDA))"
 
 info:
-	@echo "advcl build: variant=$(VARIANT) CUDA=$(CUDA) nvcc=$(if $(NVCC),$(NVCC),none) MPI=$(MPI) cxx=$(CXX)"
+	@echo "advcl build: variant=$(VARIANT) CUDA=$(CUDA) nvcc=$(if $(NVCC),$(NVCC),none) MPI=$(MPI) NCCL=$(NCCL) cxx=$(CXX)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)

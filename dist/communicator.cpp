@@ -55,7 +55,15 @@ struct Communicator::Impl {
   // MPI may still write into: kept alive until finalize.
   std::vector<MPI_Request> abandoned;
   std::vector<std::vector<char>> abandoned_buffers;
+  std::vector<std::vector<double>> abandoned_sums;
   std::vector<char> scratch;
+  // start_sum() reductions in flight, by ticket: MPI owns `values` until done.
+  struct PendingSum {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<double> values;
+    std::string what;
+  };
+  std::map<int64_t, PendingSum> pending;
 };
 
 namespace {
@@ -133,6 +141,15 @@ template <class Start>
 void Communicator::run_collective(const std::string& what, Start start) {
   MPI_Request req = MPI_REQUEST_NULL;
   start(req);
+  await(&req, what, [this] {
+    impl_->abandoned_buffers.push_back(std::move(impl_->scratch));
+    impl_->scratch = {};
+  });
+}
+
+template <class OnAbandon>
+void Communicator::await(void* request, const std::string& what, OnAbandon on_abandon) {
+  MPI_Request& req = *static_cast<MPI_Request*>(request);
   if (wait_for(req, timeout_s_)) return;
   std::fprintf(stderr,
                "advcl dist: rank %d of %d: %s did not complete within %g s: another rank has died, hangs, "
@@ -143,8 +160,7 @@ void Communicator::run_collective(const std::string& what, Start start) {
   if (policy_ == OnTimeout::Abort) MPI_Abort(MPI_COMM_WORLD, 3);
   broken_ = true;
   impl_->abandoned.push_back(req);
-  impl_->abandoned_buffers.push_back(std::move(impl_->scratch));
-  impl_->scratch = {};
+  on_abandon();
   fail("dist: rank ", rank_, " of ", size_, ": ", what, " timed out after ", timeout_s_,
        " s (another rank died, hangs, or took a different path)");
 }
@@ -320,6 +336,63 @@ void Communicator::init_world(int*, char***) {
 void Communicator::finalize_world() {}
 
 #endif  // ADVCL_MPI
+
+int64_t Communicator::start_sum(std::vector<double> values, const char* what) {
+  int64_t ticket = next_ticket_++;
+  if (size_ == 1) {
+    local_sums_[ticket] = std::move(values);
+    return ticket;
+  }
+#if ADVCL_MPI
+  check_usable(what);
+  if (values.size() > static_cast<size_t>(INT32_MAX))
+    fail("dist: ", what, ": a non-blocking all-reduce of ", values.size(), " values is over MPI's count limit");
+  Impl::PendingSum& p = impl_->pending[ticket];
+  p.values = std::move(values);
+  p.what = std::string(what) + " (non-blocking all-reduce sum of " + std::to_string(p.values.size()) + " values)";
+  MPI_Iallreduce(MPI_IN_PLACE, p.values.data(), static_cast<int>(p.values.size()), MPI_DOUBLE, MPI_SUM, impl_->comm,
+                 &p.request);
+#else
+  (void)what;
+#endif
+  return ticket;
+}
+
+std::vector<double> Communicator::finish_sum(int64_t ticket) {
+  if (size_ == 1) {
+    auto it = local_sums_.find(ticket);
+    if (it == local_sums_.end()) fail("dist: finish_sum: no reduction with ticket ", ticket, " was started");
+    std::vector<double> v = std::move(it->second);
+    local_sums_.erase(it);
+    return v;
+  }
+#if ADVCL_MPI
+  auto it = impl_->pending.find(ticket);
+  if (it == impl_->pending.end()) fail("dist: finish_sum: no reduction with ticket ", ticket, " is in flight");
+  std::string what = it->second.what;
+  check_usable(what.c_str());
+  await(&it->second.request, what, [&] {
+    // MPI may still write into the values: keep them until finalize.
+    impl_->abandoned_sums.push_back(std::move(it->second.values));
+    impl_->pending.erase(it);
+  });
+  std::vector<double> v = std::move(it->second.values);
+  impl_->pending.erase(it);
+  return v;
+#else
+  fail("dist: finish_sum: no MPI in this build");
+#endif
+}
+
+void Communicator::progress() {
+#if ADVCL_MPI
+  if (size_ == 1) return;
+  for (auto& [ticket, p] : impl_->pending) {
+    int done = 0;
+    MPI_Test(&p.request, &done, MPI_STATUS_IGNORE);
+  }
+#endif
+}
 
 void Communicator::set_timeout(double seconds, OnTimeout policy) {
   if (!(seconds > 0)) fail("dist: the collective timeout must be positive, got ", seconds);

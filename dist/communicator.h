@@ -19,6 +19,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,16 @@ class Communicator {
   void all_reduce(Tensor& t, ReduceOp op, const char* what);
   void all_reduce_mean(Tensor& t, const char* what);
 
+  // A non-blocking all-reduce (sum) of float64 values, for gradient buckets
+  // sent while the backward pass goes on: start_sum() starts it and returns
+  // a ticket, finish_sum() waits for it (against the timeout, as every
+  // collective) and returns the sums. Every rank starts the same reductions
+  // in the same order; each ticket is finished once. progress() lets MPI move
+  // started reductions along (Open MPI progresses them only inside MPI calls).
+  int64_t start_sum(std::vector<double> values, const char* what);
+  std::vector<double> finish_sum(int64_t ticket);
+  void progress();
+
   // Root's bytes into every rank's buffer.
   void broadcast(void* data, size_t bytes, int root, const char* what);
   // Root's values into every rank's tensor (same shape and dtype on all ranks).
@@ -85,6 +96,10 @@ class Communicator {
   // against the deadline (MPI builds only).
   template <class Start>
   void run_collective(const std::string& what, Start start);
+  // Waits for a started collective; on timeout aborts or throws (policy_).
+  // `on_abandon` runs before the throw, to keep MPI's buffers alive.
+  template <class OnAbandon>
+  void await(void* request, const std::string& what, OnAbandon on_abandon);
   void all_reduce_raw(void* data, int64_t n, int kind, size_t elem, ReduceOp op, const char* what);
   void check_usable(const char* what) const;
 
@@ -92,6 +107,8 @@ class Communicator {
   double timeout_s_ = 600;
   OnTimeout policy_ = OnTimeout::Abort;
   bool broken_ = false;  // a collective timed out under OnTimeout::Throw
+  int64_t next_ticket_ = 0;
+  std::map<int64_t, std::vector<double>> local_sums_;  // start_sum() results of a group of one
   Impl* impl_ = nullptr;  // MPI handles; null for a group of one
 };
 

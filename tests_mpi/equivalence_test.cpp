@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "dist/consistency.h"
+#include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
 #include "dist/sync_batch_norm.h"
 #include "engine/ops.h"
@@ -74,12 +75,19 @@ Tensor rows_of_views(const Tensor& x, int views, std::pair<int64_t, int64_t> r) 
   return ops::cat(parts);
 }
 
+// How the ranks' gradients are averaged: one all-reduce after backward, or
+// in buckets overlapped with backward (the tiny bucket size makes several).
+enum class Sync { None, AfterBackward, Buckets };
+
 // k steps on a fresh batch each; `rows`: this process's share (all rows for
 // the reference). Returns the whole batch's loss of each step.
 template <class Net>
-std::vector<double> train(Net& net, int64_t B, int views, std::pair<int64_t, int64_t> rows, bool distributed) {
+std::vector<double> train(Net& net, int64_t B, int views, std::pair<int64_t, int64_t> rows, Sync sync) {
+  bool distributed = sync != Sync::None;
   nn::Sgd sgd(net.named_parameters(), kSgd);
   dist::Communicator& comm = dist::world();
+  dist::GradientReducer reducer(net.named_parameters(), comm, nullptr, 64);
+  if (sync == Sync::Buckets) EXPECT_GT(reducer.buckets().size(), 1u);
   std::vector<double> losses;
   for (int s = 0; s < kSteps; ++s) {
     Tensor x = rows_of_views(randn({views * B, 2, 4, 4}, s, 0), views, rows);
@@ -89,8 +97,14 @@ std::vector<double> train(Net& net, int64_t B, int views, std::pair<int64_t, int
     Tensor loss = mse(y, target);
     int64_t n = rows.second - rows.first;
     double scale = distributed ? dist::local_loss_scale(n, comm) : 1.0;
-    backward(ops::mul(loss, scale));
-    if (distributed) dist::average_gradients(net.named_parameters(), comm);
+    if (sync == Sync::Buckets) {
+      reducer.backward(ops::mul(loss, scale));
+      // Every bucket but the first layers' started before backward ended.
+      if (comm.distributed()) EXPECT_GE(reducer.last_stats().started_during_backward, 1);
+    } else {
+      backward(ops::mul(loss, scale));
+      if (distributed) dist::average_gradients(net.named_parameters(), comm);
+    }
     sgd.step();
     // The whole batch's loss: the count-weighted mean of the ranks' means.
     double weighted[2] = {loss.item() * static_cast<double>(n), static_cast<double>(n)};
@@ -112,8 +126,8 @@ TEST(DataParallel, PlainLayersMatchOneRank) {
   for (int64_t B : {6, 7}) {  // 7: unequal shards
     SCOPED_TRACE("batch " + std::to_string(B));
     PlainNet one, many;
-    std::vector<double> want = train(one, B, 1, {0, B}, false);
-    std::vector<double> got = train(many, B, 1, shard(B, comm.rank(), comm.size()), true);
+    std::vector<double> want = train(one, B, 1, {0, B}, Sync::None);
+    std::vector<double> got = train(many, B, 1, shard(B, comm.rank(), comm.size()), Sync::AfterBackward);
     expect_losses_near(got, want);
     test::expect_state_near(many.state_dict(), one.state_dict());
     EXPECT_NO_THROW(dist::check_consistent(many.state_dict(), "after the plain-layer steps"));
@@ -124,8 +138,8 @@ TEST(DataParallel, SyncBatchNormMatchesOneRankWithUnequalShards) {
   dist::Communicator& comm = dist::world();
   const int64_t B = 7;
   BnNet one(nullptr), many(dist::make_batch_norm_sync());
-  std::vector<double> want = train(one, B, 2, {0, B}, false);
-  std::vector<double> got = train(many, B, 2, shard(B, comm.rank(), comm.size()), true);
+  std::vector<double> want = train(one, B, 2, {0, B}, Sync::None);
+  std::vector<double> got = train(many, B, 2, shard(B, comm.rank(), comm.size()), Sync::AfterBackward);
   expect_losses_near(got, want);
   // Weights, BN affine parameters, running mean/var (unbiased over the
   // global count) and num_batches_tracked of both statistic sets.
@@ -157,4 +171,44 @@ TEST(DataParallel, SyncBatchNormGradientsMatchOneRank) {
   for (auto& p : many.named_parameters()) got.push_back({p.name, p.tensor.grad(), p.kind});
   for (auto& p : one.named_parameters()) want.push_back({p.name, p.tensor.grad(), p.kind});
   test::expect_state_near(got, want, 1e-6, 1e-4);
+}
+
+// The bucketed reducer, overlapped with backward, trains as one rank too
+// (synchronised BN, unequal shards) and agrees with the one-shot average.
+TEST(DataParallel, BucketedGradientReducerMatchesOneRank) {
+  dist::Communicator& comm = dist::world();
+  const int64_t B = 7;
+  BnNet one(nullptr), bucketed(dist::make_batch_norm_sync()), oneshot(dist::make_batch_norm_sync());
+  auto rows = shard(B, comm.rank(), comm.size());
+  std::vector<double> want = train(one, B, 2, {0, B}, Sync::None);
+  std::vector<double> got = train(bucketed, B, 2, rows, Sync::Buckets);
+  std::vector<double> got_oneshot = train(oneshot, B, 2, rows, Sync::AfterBackward);
+  expect_losses_near(got, want);
+  test::expect_state_near(bucketed.state_dict(), one.state_dict());
+  // Both reducers sum in float64: the same weights to rounding.
+  test::expect_state_near(bucketed.state_dict(), oneshot.state_dict(), 1e-7, 1e-6);
+  EXPECT_NO_THROW(dist::check_consistent(bucketed.state_dict(), "after the bucketed steps"));
+}
+
+// A parameter that gets a gradient on some ranks only counts as zero on the
+// others; one that gets none anywhere keeps none.
+TEST(DataParallel, BucketedGradientReducerHandlesMissingGradients) {
+  dist::Communicator& comm = dist::world();
+  Tensor a = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad();
+  Tensor b = Tensor::from_vector<double>({3}, {1}).set_requires_grad();
+  Tensor never = Tensor::from_vector<double>({5}, {1}).set_requires_grad();
+  nn::StateDict params{{"a", a, nn::TensorKind::Parameter}, {"b", b, nn::TensorKind::Parameter},
+                       {"never", never, nn::TensorKind::Parameter}};
+  dist::GradientReducer reducer(params, comm, nullptr, 8);  // one value per bucket
+  double r = comm.rank();
+  // d/da = (r+1) * [1, 1]; b is used on rank 0 only, with d/db = 2b = 6.
+  Tensor loss = ops::mul(ops::sum(a), r + 1);
+  if (comm.rank() == 0) loss = ops::add(loss, ops::sum(ops::mul(b, b)));
+  reducer.backward(loss);
+  double n = comm.size();
+  double mean_a = (n + 1) / 2;  // mean of 1..n
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{mean_a, mean_a}));
+  ASSERT_TRUE(b.grad().defined());
+  EXPECT_DOUBLE_EQ(b.grad().item(), 6.0 / n);
+  EXPECT_FALSE(never.grad().defined());
 }
