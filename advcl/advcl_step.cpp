@@ -60,8 +60,10 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   Tensor con = supcon_loss(views, opt.temperature, opt.base_temperature);
   Tensor ce = pseudo_label_ce(model.pseudo_logits(model.features(r.x_ce, nn::kBnPgdCe)), b.pseudo);
   Tensor loss = ops::add(con, ops::mul(ce, ce_weight));
-  backward(loss);
-  if (opt.before_step) opt.before_step();
+  if (opt.backward)
+    opt.backward(loss);
+  else
+    backward(loss);
   sgd.step();
   r.loss = loss.item();
   r.contrastive = con.item();

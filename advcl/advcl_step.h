@@ -37,7 +37,10 @@ struct AdvclStepOptions {
   // so that the contrastive denominator runs over the global batch.
   std::function<Tensor(const Tensor&)> gather;
   double ce_scale = 1;  // multiplies the pseudo-label CE (a local mean): dist::local_loss_scale
-  std::function<void()> before_step;  // after backward, before sgd.step(): dist::average_gradients
+  // Runs the backward pass of the loss; the default is engine backward().
+  // Data parallel: dist::GradientReducer::backward, which also averages the
+  // gradients over the ranks (overlapped with the backward pass).
+  std::function<void(const Tensor& loss)> backward;
 };
 
 struct AdvclBatch {

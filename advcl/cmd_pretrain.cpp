@@ -9,6 +9,7 @@
 #include "advcl/contrastive_stage.h"
 #include "advcl/pseudo_labels.h"
 #include "dist/all_gather.h"
+#include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
 
 namespace advcl::cli {
@@ -56,11 +57,14 @@ int cmd_pretrain(int argc, char** argv) {
   dist::Communicator& comm = dist::world();
   if (comm.distributed()) {
     // SupCon over the global batch, CE weighted by this rank's share, and the
-    // ranks' gradients averaged before the SGD step: N ranks compute what one
-    // process computes on the whole batch (tests_mpi/advcl_step_test.cpp).
+    // ranks' gradients averaged before the SGD step (the reducer below): N
+    // ranks compute what one process computes on the whole batch
+    // (tests_mpi/advcl_step_test.cpp).
     step_opt.gather = [&comm](const Tensor& p) { return dist::all_gather_rows(p, comm); };
-    step_opt.before_step = [&] { dist::average_gradients(r.model->named_parameters(), comm); };
   }
+  // Gradients averaged in buckets while backward runs (a plain backward for one process).
+  dist::GradientReducer reducer(r.model->named_parameters(), comm);
+  step_opt.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
   finish_run(r, o, [&](const data::Batch& b, int64_t global_step) {
     if (comm.distributed()) step_opt.ce_scale = dist::local_loss_scale(b.size(), comm);
     method::AdvclBatch ab{b.views[views::kViewX1].to(r.device), b.views[views::kViewX2].to(r.device),

@@ -6,6 +6,7 @@
 #include "advcl/contrastive_stage.h"
 #include "advcl/losses.h"
 #include "dist/all_gather.h"
+#include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
 #include "engine/ops.h"
 
@@ -33,6 +34,7 @@ int cmd_simclr(int argc, char** argv) {
   build_run(r, app, o, mo, views::make_simclr_views(vo));
 
   dist::Communicator& comm = dist::world();
+  dist::GradientReducer reducer(r.model->named_parameters(), comm);
   finish_run(r, o, [&](const data::Batch& b, int64_t) {
     r.model->train();
     r.sgd->zero_grad();
@@ -40,12 +42,11 @@ int cmd_simclr(int argc, char** argv) {
     Tensor f = r.model->features(ops::cat({b.views[0].to(r.device), b.views[1].to(r.device)}), nn::BnSets::repeat(0, 2));
     Tensor p = r.model->project(f, 2);
     // Under mpirun the loss runs over the global batch (gathered features) and
-    // the ranks' gradients are averaged before the step.
+    // the ranks' gradients are averaged (in buckets, during backward) before the step.
     auto global = [&](const Tensor& t) { return comm.distributed() ? dist::all_gather_rows(t, comm) : t; };
     Tensor loss = method::supcon_loss({global(ops::slice(p, 0, B)), global(ops::slice(p, B, 2 * B))}, temperature,
                                       temperature);
-    backward(loss);
-    if (comm.distributed()) dist::average_gradients(r.model->named_parameters(), comm);
+    reducer.backward(loss);
     r.sgd->step();
     return std::map<std::string, double>{{"loss", loss.item()}};
   });

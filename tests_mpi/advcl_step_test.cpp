@@ -8,6 +8,7 @@
 #include "advcl/advcl_step.h"
 #include "dist/all_gather.h"
 #include "dist/consistency.h"
+#include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
 #include "dist/sync_batch_norm.h"
 #include "engine/ops.h"
@@ -45,7 +46,10 @@ TEST(DataParallel, AdvclStepMatchesOneRank) {
   method::AdvclStepOptions dp = opt;
   dp.gather = [](const Tensor& p) { return dist::all_gather_rows(p); };
   dp.ce_scale = dist::local_loss_scale(mine.second - mine.first);
-  dp.before_step = [&] { dist::average_gradients(many.named_parameters()); };
+  // Averaged in buckets during backward, as `advcl pretrain` does (a small
+  // bucket size so that the tiny model still has several).
+  dist::GradientReducer reducer(many.named_parameters(), dist::world(), nullptr, 4096);
+  dp.backward = [&](const Tensor& loss) { reducer.backward(loss); };
 
   for (uint32_t s = 0; s < 2; ++s) {
     SCOPED_TRACE("step " + std::to_string(s));

@@ -87,7 +87,9 @@ std::vector<double> train(Net& net, int64_t B, int views, std::pair<int64_t, int
   nn::Sgd sgd(net.named_parameters(), kSgd);
   dist::Communicator& comm = dist::world();
   dist::GradientReducer reducer(net.named_parameters(), comm, nullptr, 64);
-  if (sync == Sync::Buckets) EXPECT_GT(reducer.buckets().size(), 1u);
+  if (sync == Sync::Buckets) {
+    EXPECT_GT(reducer.buckets().size(), 1u);
+  }
   std::vector<double> losses;
   for (int s = 0; s < kSteps; ++s) {
     Tensor x = rows_of_views(randn({views * B, 2, 4, 4}, s, 0), views, rows);
@@ -100,7 +102,9 @@ std::vector<double> train(Net& net, int64_t B, int views, std::pair<int64_t, int
     if (sync == Sync::Buckets) {
       reducer.backward(ops::mul(loss, scale));
       // Every bucket but the first layers' started before backward ended.
-      if (comm.distributed()) EXPECT_GE(reducer.last_stats().started_during_backward, 1);
+      if (comm.distributed()) {
+        EXPECT_GE(reducer.last_stats().started_during_backward, 1);
+      }
     } else {
       backward(ops::mul(loss, scale));
       if (distributed) dist::average_gradients(net.named_parameters(), comm);

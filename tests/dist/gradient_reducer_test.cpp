@@ -38,5 +38,7 @@ TEST(GradientReducer, RejectsAParameterListedTwiceAndIntegerParameters) {
 
 TEST(GradientReducer, NcclIsAvailableExactlyInNcclBuilds) {
   EXPECT_EQ(dist::nccl_available(), ADVCL_NCCL == 1);
-  if (!dist::nccl_available()) EXPECT_THROW(dist::make_nccl_bucket_all_reduce(dist::world(), Device::cuda(0)), Error);
+  if (!dist::nccl_available()) {
+    EXPECT_THROW(dist::make_nccl_bucket_all_reduce(dist::world(), Device::cuda(0)), Error);
+  }
 }
