@@ -1,9 +1,15 @@
-// The device-dispatching GEMM that matmul and conv2d share: the BLAS on the
-// CPU, cuBLAS on the GPU. Row-major, contract as engine/blas.h.
+// The device-dispatching GEMM that matmul and k-means share: on the CPU,
+// float32 through oneDNN's matmul primitive (or the BLAS, see
+// set_matmul_cpu_path in linear.h) and float64 through the BLAS; cuBLAS on the
+// GPU. Row-major, contract as engine/blas.h.
 #pragma once
+#include <type_traits>
+
 #include "engine/blas.h"
 #include "engine/device.h"
 #include "engine/dispatch.h"
+#include "engine/onednn_matmul.h"
+#include "engine/ops/linear.h"
 #include "engine/ops/linear_cuda.h"
 
 namespace advcl::ops {
@@ -11,10 +17,17 @@ namespace advcl::ops {
 template <class T>
 void gemm(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (dev.is_cuda())
+  if (dev.is_cuda()) {
     ADVCL_CUDA_ONLY(cuda_ops::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
-  else
-    blas::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (alpha == 1.0f && beta == 0.0f && M > 0 && N > 0 && K > 0 && matmul_cpu_path() == MatmulCpuPath::OneDnn) {
+      onednn::sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+      return;
+    }
+  }
+  blas::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace advcl::ops

@@ -1,10 +1,19 @@
 #include "engine/ops/linear.h"
 
+#include <atomic>
+
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/gemm.h"
 
 namespace advcl::ops {
+
+namespace {
+std::atomic<MatmulCpuPath> g_matmul_cpu_path{MatmulCpuPath::OneDnn};
+}  // namespace
+
+MatmulCpuPath matmul_cpu_path() { return g_matmul_cpu_path.load(); }
+void set_matmul_cpu_path(MatmulCpuPath p) { g_matmul_cpu_path.store(p); }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   check_dim("matmul", a, 2, "first operand");

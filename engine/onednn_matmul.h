@@ -1,0 +1,19 @@
+// float32 matrix products on the CPU through oneDNN's matmul primitive, which
+// runs on the same OpenMP threads as the rest of the engine (OpenBLAS keeps a
+// pool of its own; see bench/README.md). ops::gemm<float> sends CPU products
+// here unless the BLAS path is chosen (ops::set_matmul_cpu_path); float64
+// stays on the BLAS (oneDNN has no f64).
+#pragma once
+#include <cstdint>
+
+namespace advcl::onednn {
+
+// Row-major C[M, N] = op(A) op(B), with op(A) [M, K] (A stored [K, M] when
+// trans_a) and op(B) [K, N] (B stored [N, K] when trans_b); lda/ldb/ldc are the
+// row lengths as stored, as in engine/blas.h. M, N, K >= 1. One primitive
+// per (shape, transposes, row lengths), cached; each one built bumps the
+// counter "onednn.matmul.primitive".
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float* C, int64_t ldc);
+
+}  // namespace advcl::onednn
