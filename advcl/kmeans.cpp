@@ -4,71 +4,144 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/blas.h"
 #include "engine/ops.h"
+#include "engine/ops/gemm.h"
 #include "engine/parallel.h"
 
 namespace advcl::method {
 
 namespace {
 
-constexpr int64_t kRowBlock = 2048;       // rows per CPU distance GEMM (bounds memory at k = 500)
+constexpr int64_t kRowBlock = 2048;         // rows per CPU distance GEMM (bounds memory at k = 500)
 constexpr int64_t kDeviceRowBlock = 16384;  // rows per GPU GEMM: fewer, larger launches and copies
+constexpr int64_t kSumBlock = 1024;         // rows per partial sum in k-means++ (fixed: results do not
+                                            // depend on the number of threads)
+constexpr int64_t kDimChunk = 64;           // dimensions per partial distance / per centroid-update task
 
+// The features on the CPU in their own precision (float32 or float64: `x32`
+// or `x64`), a float32 copy for the distance GEMM, and the squared norms.
 struct Data {
-  std::vector<double> x;   // [N, D] on the CPU (the update step and k-means++ read it)
-  std::vector<double> sq;  // ||x_i||^2
-  int64_t N, D;
+  Tensor host;            // float32 or float64 [N, D] on the CPU
+  Tensor host32;          // float32 [N, D] on the CPU (host itself for float32 features)
+  const float* x32 = nullptr;
+  const double* x64 = nullptr;  // null for float32 features: then x32 is exact
+  std::vector<double> sq;       // ||x_i||^2, exact in float64
+  int64_t N = 0, D = 0;
   Tensor device_x;  // float64 [N, D] on the GPU when the features are there, else undefined
 };
+
+// Calls f with the features' exact rows: const float* or const double*.
+template <class F>
+decltype(auto) with_rows(const Data& d, F&& f) {
+  return d.x64 ? f(d.x64) : f(d.x32);
+}
 
 Data prepare(const Tensor& x, const char* who) {
   check_dim(who, x, 2, "feature matrix [N, D]");
   if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
     fail(who, ": features must be float32 or float64, not ", dtype_name(x.dtype()));
   Data d;
-  Tensor x64 = x.to(DType::Float64);
-  if (x.device().is_cuda()) d.device_x = x64;
-  d.x = x64.to_vector<double>();
   d.N = x.size(0);
   d.D = x.size(1);
+  d.host = x.to(Device::cpu());
+  if (x.device().is_cuda()) d.device_x = x.to(DType::Float64).to(x.device());
+  d.host32 = d.host.to(DType::Float32);
+  d.x32 = d.host32.data<float>();
+  if (d.host.dtype() == DType::Float64) d.x64 = d.host.data<double>();
   d.sq.resize(d.N);
-  parallel_for(d.N, [&](int64_t i) {
-    double s = 0;
-    for (int64_t t = 0; t < d.D; ++t) s += d.x[i * d.D + t] * d.x[i * d.D + t];
-    d.sq[i] = s;
-  }, 256);
+  with_rows(d, [&](const auto* xs) {
+    parallel_for(d.N, [&](int64_t i) {
+      double s = 0;
+      for (int64_t t = 0; t < d.D; ++t) s += static_cast<double>(xs[i * d.D + t]) * static_cast<double>(xs[i * d.D + t]);
+      d.sq[i] = s;
+    }, 256);
+  });
   return d;
 }
 
-// Nearest centroid of every row and the squared distance to it:
-// ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, with x.c from one GEMM per block.
-void assign_cpu(const Data& d, const std::vector<double>& c, const std::vector<double>& csq, int64_t k,
-                std::vector<int32_t>& labels, std::vector<double>& dist) {
-  std::vector<double> dots(static_cast<size_t>(std::min(kRowBlock, d.N) * k));
-  for (int64_t r0 = 0; r0 < d.N; r0 += kRowBlock) {
-    int64_t rows = std::min(kRowBlock, d.N - r0);
-    blas::gemm(false, true, rows, k, d.D, 1.0, d.x.data() + r0 * d.D, d.D, c.data(), d.D, 0.0, dots.data(), k);
-    parallel_for(rows, [&](int64_t r) {
-      double best = std::numeric_limits<double>::infinity();
-      int32_t arg = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        double v = d.sq[r0 + r] - 2 * dots[r * k + j] + csq[j];
-        if (v < best) {
-          best = v;
-          arg = static_cast<int32_t>(j);
-        }
-      }
-      labels[r0 + r] = arg;
-      dist[r0 + r] = std::max(best, 0.0);
-    }, 256);
+// ||x - c||^2 in float64, summed in index order: the definition, and what the
+// assignment decides ties and near-ties with.
+template <class S>
+double exact_sqdist(const S* x, const double* c, int64_t D) {
+  double s = 0;
+  for (int64_t t = 0; t < D; ++t) {
+    double diff = static_cast<double>(x[t]) - c[t];
+    s += diff * diff;
   }
+  return s;
+}
+
+// Nearest centroid of every row, and the exact squared distance to it.
+//
+// Screening: score_j = ||c_j||^2 - 2 x.c_j, with x.c_j from a float32 GEMM.
+// The float32 products carry an error of at most (D + 3) u ||x|| ||c_j||
+// (u = 2^-24: D-term dot products in any summation order, plus rounding x and
+// c to float32), so every centroid whose score is within twice that bound of
+// the best score is a candidate for the true nearest one. With a single
+// candidate (nearly every row) it is the nearest; with several, their float64
+// distances decide (lowest index on exact ties, as a plain loop would). The
+// kept distance is always recomputed in float64, so inertia and convergence
+// are those of exact arithmetic.
+void assign_cpu(const Data& d, const std::vector<double>& c, int64_t k, std::vector<int32_t>& labels,
+                std::vector<double>& dist) {
+  int64_t D = d.D;
+  std::vector<float> c32(c.begin(), c.end());
+  std::vector<double> csq(k);
+  double cmax = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    double s = 0;
+    for (int64_t t = 0; t < D; ++t) s += c[j * D + t] * c[j * D + t];
+    csq[j] = s;
+    cmax = std::max(cmax, std::sqrt(s));
+  }
+  // Twice the score error bound, per unit of ||x|| cmax: gamma = n u / (1 - n u)
+  // with n = D + 3, and a margin for the float64 rounding of the scores.
+  const double nu = (static_cast<double>(D) + 3.0) * std::ldexp(1.0, -24);
+  if (nu >= 0.5) fail("kmeans: ", D, " dimensions are too many for float32 distance screening");
+  const double rel = 2.0 * 2.0 * nu / (1.0 - nu) * 1.001;
+  std::vector<float> dots(static_cast<size_t>(std::min(kRowBlock, d.N) * k));
+  with_rows(d, [&](const auto* xs) {
+    for (int64_t r0 = 0; r0 < d.N; r0 += kRowBlock) {
+      int64_t rows = std::min(kRowBlock, d.N - r0);
+      ops::gemm<float>(Device::cpu(), false, true, rows, k, D, 1.0f, d.x32 + r0 * D, D, c32.data(), D, 0.0f,
+                       dots.data(), k);
+      parallel_for(rows, [&](int64_t r) {
+        const float* dr = dots.data() + r * k;
+        int64_t i = r0 + r;
+        double best = std::numeric_limits<double>::infinity();
+        int64_t arg = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          double v = csq[j] - 2.0 * static_cast<double>(dr[j]);
+          if (v < best) {
+            best = v;
+            arg = j;
+          }
+        }
+        double window = best + rel * std::sqrt(d.sq[i]) * cmax;
+        const auto* xi = xs + i * D;
+        double exact = exact_sqdist(xi, c.data() + arg * D, D);
+        for (int64_t j = 0; j < k; ++j) {
+          if (j == arg || csq[j] - 2.0 * static_cast<double>(dr[j]) > window) continue;
+          double e = exact_sqdist(xi, c.data() + j * D, D);
+          if (e < exact || (e == exact && j < arg)) {
+            exact = e;
+            arg = j;
+          }
+        }
+        labels[i] = static_cast<int32_t>(arg);
+        dist[i] = exact;
+      }, 64);
+    }
+  });
 }
 
 // The same on the GPU: the nearest centroid maximises 2 x.c - ||c||^2, so only
 // its index and value per row come back to the CPU, not the [N, k] products.
-void assign_device(const Data& d, const std::vector<double>& c, const std::vector<double>& csq, int64_t k,
-                   std::vector<int32_t>& labels, std::vector<double>& dist) {
+void assign_device(const Data& d, const std::vector<double>& c, int64_t k, std::vector<int32_t>& labels,
+                   std::vector<double>& dist) {
+  std::vector<double> csq(k, 0.0);
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t t = 0; t < d.D; ++t) csq[j] += c[j * d.D + t] * c[j * d.D + t];
   NoGradGuard no_grad;
   Device dev = d.device_x.device();
   Tensor ct = Tensor::from_vector<double>(c, {k, d.D}, dev);
@@ -88,52 +161,126 @@ void assign_device(const Data& d, const std::vector<double>& c, const std::vecto
 
 double assign(const Data& d, const std::vector<double>& c, int64_t k, std::vector<int32_t>& labels,
               std::vector<double>& dist) {
-  std::vector<double> csq(k, 0.0);
-  for (int64_t j = 0; j < k; ++j)
-    for (int64_t t = 0; t < d.D; ++t) csq[j] += c[j * d.D + t] * c[j * d.D + t];
   if (d.device_x.defined())
-    assign_device(d, c, csq, k, labels, dist);
+    assign_device(d, c, k, labels, dist);
   else
-    assign_cpu(d, c, csq, k, labels, dist);
+    assign_cpu(d, c, k, labels, dist);
   double inertia = 0;
   for (double v : dist) inertia += v;
   return inertia;
 }
 
-std::vector<double> init_plus_plus(const Data& d, int64_t k, RngKey key) {
-  std::vector<double> c(static_cast<size_t>(k * d.D));
-  std::vector<double> nearest(d.N, std::numeric_limits<double>::infinity());
+// ||x - c||^2 in float64, in chunks of kDimChunk dimensions, stopping as soon
+// as the partial sum reaches `limit` (it can only grow): k-means++ only needs
+// the distance where it is below the point's current nearest one, and most
+// points are far from a new centre, so most rows are read only in part. The
+// value returned below `limit` is the full sum, the same whether or not other
+// rows stopped early.
+template <class S>
+double sqdist_below(const S* x, const S* c, int64_t D, double limit) {
+  double s = 0;
+  for (int64_t t0 = 0; t0 < D; t0 += kDimChunk) {
+    int64_t t1 = std::min(D, t0 + kDimChunk);
+    double part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t t = t0; t < t1; ++t) {
+      double diff = static_cast<double>(x[t]) - static_cast<double>(c[t]);
+      part += diff * diff;
+    }
+    s += part;
+    if (s >= limit) break;
+  }
+  return s;
+}
+
+// k-means++ with the squared distance to the nearest centre so far kept per
+// point (`nearest`) and lowered with each new centre; the next centre is drawn
+// by prefix sums, first over fixed blocks of rows, then within the block.
+template <class S>
+std::vector<double> init_plus_plus_rows(const S* x, int64_t N, int64_t D, int64_t k, RngKey key) {
+  std::vector<double> c(static_cast<size_t>(k * D));
+  std::vector<double> nearest(N, std::numeric_limits<double>::infinity());
+  int64_t blocks = (N + kSumBlock - 1) / kSumBlock;
+  std::vector<double> block_sum(blocks);
   uint64_t draw = 0;
-  int64_t pick = key.below(draw++, static_cast<uint32_t>(d.N));
+  int64_t pick = key.below(draw++, static_cast<uint32_t>(N));
   for (int64_t j = 0; j < k; ++j) {
-    std::copy(d.x.begin() + pick * d.D, d.x.begin() + (pick + 1) * d.D, c.begin() + j * d.D);
-    const double* cj = c.data() + j * d.D;
-    parallel_for(d.N, [&](int64_t i) {
-      double s = 0;
-      for (int64_t t = 0; t < d.D; ++t) {
-        double diff = d.x[i * d.D + t] - cj[t];
-        s += diff * diff;
-      }
-      nearest[i] = std::min(nearest[i], s);
-    }, 256);
+    const S* centre = x + pick * D;
+    for (int64_t t = 0; t < D; ++t) c[j * D + t] = static_cast<double>(centre[t]);
     if (j + 1 == k) break;
+#pragma omp parallel for schedule(dynamic, 1) if (N >= 4 * kSumBlock)
+    for (int64_t b = 0; b < blocks; ++b) {
+      double s = 0;
+      for (int64_t i = b * kSumBlock, end = std::min(N, (b + 1) * kSumBlock); i < end; ++i) {
+        double v = sqdist_below(x + i * D, centre, D, nearest[i]);
+        if (v < nearest[i]) nearest[i] = v;
+        s += nearest[i];
+      }
+      block_sum[b] = s;
+    }
     double total = 0;
-    for (double v : nearest) total += v;
-    if (total <= 0) {  // every point coincides with a centre: fall back to uniform picks
-      pick = key.below(draw++, static_cast<uint32_t>(d.N));
+    for (double v : block_sum) total += v;
+    if (!(total > 0)) {  // every point coincides with a centre: fall back to uniform picks
+      pick = key.below(draw++, static_cast<uint32_t>(N));
       continue;
     }
+    // The first point (with a positive weight) where the running sum reaches
+    // the target; the block holding it first, then the point within.
     double target = key.uniform_double(draw++) * total, acc = 0;
-    pick = d.N - 1;
-    for (int64_t i = 0; i < d.N; ++i) {
+    int64_t b = 0;
+    while (b + 1 < blocks && (acc + block_sum[b] < target || block_sum[b] <= 0)) acc += block_sum[b++];
+    pick = -1;
+    int64_t last_positive = -1;
+    for (int64_t i = b * kSumBlock, end = std::min(N, (b + 1) * kSumBlock); i < end; ++i) {
+      if (nearest[i] <= 0) continue;
+      last_positive = i;
       acc += nearest[i];
-      if (acc >= target && nearest[i] > 0) {
+      if (acc >= target) {
         pick = i;
         break;
       }
     }
+    if (pick < 0) pick = last_positive;  // rounding left the target just past the block's end
+    if (pick < 0) pick = N - 1;          // cannot happen: the block's weights sum to > 0
   }
   return c;
+}
+
+std::vector<double> init_plus_plus(const Data& d, int64_t k, RngKey key) {
+  return with_rows(d, [&](const auto* xs) { return init_plus_plus_rows(xs, d.N, d.D, k, key); });
+}
+
+// Centroid update: each centroid moves to the mean of its points. The rows
+// of each cluster are summed in index order (so the result is the same for
+// any number of threads, and bit for bit what a plain loop gives), one
+// (cluster, block of dimensions) per task.
+template <class S>
+void update_centroids(const S* x, int64_t N, int64_t D, int64_t k, const std::vector<int32_t>& labels,
+                      std::vector<double>& dist, std::vector<double>& c) {
+  std::vector<int64_t> start(k + 1, 0), order(N);
+  for (int32_t l : labels) ++start[l + 1];
+  for (int64_t j = 0; j < k; ++j) start[j + 1] += start[j];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < N; ++i) order[fill[labels[i]]++] = i;
+  int64_t chunks = (D + kDimChunk - 1) / kDimChunk;
+  parallel_for(k * chunks, [&](int64_t task) {
+    int64_t j = task / chunks, t0 = (task % chunks) * kDimChunk, t1 = std::min(D, t0 + kDimChunk);
+    int64_t n = start[j + 1] - start[j];
+    if (n == 0) return;
+    double sum[kDimChunk] = {};
+    for (int64_t m = start[j]; m < start[j + 1]; ++m) {
+      const S* row = x + order[m] * D;
+      for (int64_t t = t0; t < t1; ++t) sum[t - t0] += static_cast<double>(row[t]);
+    }
+    for (int64_t t = t0; t < t1; ++t) c[j * D + t] = sum[t - t0] / static_cast<double>(n);
+  }, 2);
+  // An empty cluster takes the point farthest from its centroid (in cluster order).
+  for (int64_t j = 0; j < k; ++j) {
+    if (start[j + 1] > start[j]) continue;
+    int64_t far = std::max_element(dist.begin(), dist.end()) - dist.begin();
+    for (int64_t t = 0; t < D; ++t) c[j * D + t] = static_cast<double>(x[far * D + t]);
+    dist[far] = 0;
+  }
 }
 
 KMeansResult run_lloyd(const Data& d, std::vector<double> c, int64_t k, const KMeansOptions& opt) {
@@ -144,22 +291,7 @@ KMeansResult run_lloyd(const Data& d, std::vector<double> c, int64_t k, const KM
   int it = 0;
   while (it < opt.max_iterations) {
     ++it;
-    // Update: each centroid moves to the mean of its points.
-    std::vector<double> sum(static_cast<size_t>(k * d.D), 0.0);
-    std::vector<int64_t> count(k, 0);
-    for (int64_t i = 0; i < d.N; ++i) {
-      ++count[r.labels[i]];
-      for (int64_t t = 0; t < d.D; ++t) sum[r.labels[i] * d.D + t] += d.x[i * d.D + t];
-    }
-    for (int64_t j = 0; j < k; ++j) {
-      if (count[j] == 0) {
-        int64_t far = std::max_element(dist.begin(), dist.end()) - dist.begin();
-        std::copy(d.x.begin() + far * d.D, d.x.begin() + (far + 1) * d.D, c.begin() + j * d.D);
-        dist[far] = 0;
-        continue;
-      }
-      for (int64_t t = 0; t < d.D; ++t) c[j * d.D + t] = sum[j * d.D + t] / static_cast<double>(count[j]);
-    }
+    with_rows(d, [&](const auto* xs) { update_centroids(xs, d.N, d.D, k, r.labels, dist, c); });
     double next = assign(d, c, k, r.labels, dist);
     bool converged = inertia - next <= opt.tolerance * std::max(inertia, 1e-300);
     inertia = next;
@@ -177,6 +309,12 @@ void check_k(int64_t k, int64_t n) {
   if (k < 1 || k > n) fail("kmeans: k = ", k, " needs 1 <= k <= number of points (", n, ")");
 }
 
+std::vector<double> centroids_vector(const Tensor& init, int64_t D, const char* who) {
+  check_dim(who, init, 2, "centroids [k, D]");
+  if (init.size(1) != D) fail(who, ": centroids ", shape_str(init.shape()), " for ", D, "-d features");
+  return init.to(Device::cpu()).to(DType::Float64).to_vector<double>();
+}
+
 }  // namespace
 
 Tensor kmeans_plus_plus_init(const Tensor& x, int64_t k, RngKey key) {
@@ -187,12 +325,24 @@ Tensor kmeans_plus_plus_init(const Tensor& x, int64_t k, RngKey key) {
 
 KMeansResult lloyd(const Tensor& x, const Tensor& init, const KMeansOptions& opt) {
   Data d = prepare(x, "lloyd");
-  check_dim("lloyd", init, 2, "initial centroids [k, D]");
-  if (init.size(1) != d.D) fail("lloyd: initial centroids ", shape_str(init.shape()), " for ", d.D, "-d features");
+  std::vector<double> c = centroids_vector(init, d.D, "lloyd");
   int64_t k = init.size(0);
   check_k(k, d.N);
   if (opt.max_iterations < 1) fail("lloyd: max_iterations must be >= 1");
-  return run_lloyd(d, init.to(Device::cpu()).to(DType::Float64).to_vector<double>(), k, opt);
+  return run_lloyd(d, std::move(c), k, opt);
+}
+
+std::vector<int32_t> nearest_centroids(const Tensor& x, const Tensor& centroids, std::vector<double>* sqdist) {
+  Data d = prepare(x, "nearest_centroids");
+  d.device_x = Tensor();  // the CPU path, whatever the features' device
+  std::vector<double> c = centroids_vector(centroids, d.D, "nearest_centroids");
+  int64_t k = centroids.size(0);
+  if (k < 1) fail("nearest_centroids: no centroids");
+  std::vector<int32_t> labels(d.N);
+  std::vector<double> dist(d.N);
+  assign_cpu(d, c, k, labels, dist);
+  if (sqdist) *sqdist = std::move(dist);
+  return labels;
 }
 
 KMeansResult kmeans(const Tensor& x, const KMeansOptions& opt) {

@@ -3,9 +3,13 @@
 // inertia. Deterministic: all randomness comes from the counter-based
 // generator keyed by (seed, RngPurpose::KMeans, restart).
 //
-// The arithmetic is float64 on the CPU. The distance GEMM of every Lloyd
-// iteration (its cost: N * k * D) runs where the features are: the BLAS for
-// CPU features, cuBLAS (through ops::matmul) for features on a GPU.
+// Precision: the distance GEMM of the assignment step (its cost: N * k * D)
+// runs in float32 on the CPU (cuBLAS float64 for features on a GPU), and only
+// screens: wherever float32 rounding could change which centroid is nearest,
+// float64 distances decide, and the kept distances (hence inertia and
+// convergence) are always float64. Labels are therefore those of exact float64
+// arithmetic (see assign_cpu in kmeans.cpp). Centroids, k-means++ distances and
+// the update step are float64. Results do not depend on the number of threads.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -46,5 +50,9 @@ Tensor kmeans_plus_plus_init(const Tensor& x, int64_t k, RngKey key);
 // opt.k, restarts and seed are not used). An empty cluster takes the point
 // farthest from its centroid.
 KMeansResult lloyd(const Tensor& x, const Tensor& init, const KMeansOptions& opt);
+// The assignment step alone, on the CPU: the nearest of `centroids` [k, D]
+// (any float dtype) for every row of x (lowest index on ties), and the squared
+// float64 distance to it in *sqdist when given.
+std::vector<int32_t> nearest_centroids(const Tensor& x, const Tensor& centroids, std::vector<double>* sqdist = nullptr);
 
 }  // namespace advcl::method

@@ -7,6 +7,7 @@
 
 #include "advcl/kmeans.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/storage.h"
 
 using namespace advcl;
@@ -192,4 +193,124 @@ TEST(KMeans, GpuFeaturesGiveTheCpuResult) {
   method::KMeansResult cpu = method::kmeans(x, opt), gpu = method::kmeans(xd, opt);
   EXPECT_EQ(cpu.labels, gpu.labels);
   EXPECT_NEAR(cpu.inertia, gpu.inertia, 1e-9 * cpu.inertia);
+}
+
+namespace {
+// Nearest centroid by plain float64 loops (lowest index on ties).
+std::vector<int32_t> plain_nearest(const std::vector<double>& x, const std::vector<double>& c, int64_t N, int64_t D,
+                                   int64_t k, std::vector<double>& best) {
+  std::vector<int32_t> lab(N, 0);
+  best.assign(N, std::numeric_limits<double>::infinity());
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      double s = 0;
+      for (int64_t t = 0; t < D; ++t) s += (x[i * D + t] - c[j * D + t]) * (x[i * D + t] - c[j * D + t]);
+      if (s < best[i]) {
+        best[i] = s;
+        lab[i] = static_cast<int32_t>(j);
+      }
+    }
+  return lab;
+}
+}  // namespace
+
+TEST(KMeans, GemmAssignmentMatchesPlainLoops) {
+  // float32 features, 200-d, 40 centroids drawn from the data plus noise: many
+  // rows, float32 GEMM screening, float64 decision.
+  const int64_t N = 3000, D = 200, k = 40;
+  RngKey key{11, 0, 0, 0};
+  std::vector<double> xv(N * D), cv(k * D);
+  for (int64_t i = 0; i < N * D; ++i) xv[i] = static_cast<float>(key.normal(i) + (i / D % 7));
+  for (int64_t i = 0; i < k * D; ++i) cv[i] = xv[(i / D) * 71 * D + i % D] + 0.3 * key.normal(N * D + i);
+  Tensor x = Tensor::from_vector<double>(xv, {N, D}).to(DType::Float32);
+  Tensor c = Tensor::from_vector<double>(cv, {k, D});
+  std::vector<double> want_d, got_d;
+  std::vector<int32_t> want = plain_nearest(xv, cv, N, D, k, want_d);
+  std::vector<int32_t> got = method::nearest_centroids(x, c, &got_d);
+  EXPECT_EQ(got, want);
+  for (int64_t i = 0; i < N; ++i) ASSERT_EQ(got_d[i], want_d[i]) << "row " << i;  // same float64 sum, same order
+}
+
+TEST(KMeans, NearTiesBelowFloat32PrecisionAreDecidedInFloat64) {
+  // Centroids 0 and 1 differ by 1e-9 in one coordinate, so they round to the
+  // same float32 values and the float32 scores tell them apart only by
+  // ||c||^2, which favours centroid 1; the points near 1 are nevertheless
+  // nearer centroid 0 (their coordinate 3 is above 1 + 1e-9). Centroids 2 and
+  // 3 coincide: exact ties, which go to the lower index.
+  const int64_t D = 16, k = 4;
+  std::vector<double> cv(k * D, 0.0), xv;
+  for (int64_t t = 0; t < D; ++t) {
+    cv[0 * D + t] = 1.0 + (t == 3 ? 1e-9 : 0.0);
+    cv[1 * D + t] = 1.0;
+    cv[2 * D + t] = -1.0;
+    cv[3 * D + t] = -1.0;
+  }
+  int64_t N = 0;
+  std::vector<int32_t> expected;
+  for (double base : {1.0, -1.0, 0.25}) {
+    for (int r = 0; r < 5; ++r, ++N) {
+      for (int64_t t = 0; t < D; ++t) xv.push_back(t == 3 ? base + 1e-3 : base + 0.01 * r * ((t % 3) - 1));
+      expected.push_back(base == 1.0 ? 0 : base == -1.0 ? 2 : 1);
+    }
+  }
+  std::vector<double> want_d, got_d;
+  ASSERT_EQ(plain_nearest(xv, cv, N, D, k, want_d), expected) << "the test data is not what it should be";
+  // float64 features (float32 ones would round the 1e-9 away)
+  std::vector<int32_t> got = method::nearest_centroids(Tensor::from_vector<double>(xv, {N, D}),
+                                                       Tensor::from_vector<double>(cv, {k, D}), &got_d);
+  EXPECT_EQ(got, expected);
+  for (int64_t i = 0; i < N; ++i) EXPECT_EQ(got_d[i], want_d[i]) << "row " << i;
+}
+
+TEST(KMeans, ResultsDoNotDependOnTheNumberOfThreads) {
+  std::vector<int> truth;
+  std::vector<std::vector<double>> centres;
+  RngKey ck{6, 0, 0, 0};
+  for (int c = 0; c < 20; ++c) {
+    centres.emplace_back();
+    for (int t = 0; t < 24; ++t) centres.back().push_back(1.5 * ck.normal(c * 24 + t));
+  }
+  Tensor x = blobs(centres, 300, 1.0, truth);  // 6000 rows: several k-means++ blocks, parallel loops
+  method::KMeansOptions opt;
+  opt.k = 20;
+  opt.restarts = 2;
+  opt.max_iterations = 15;
+  int before = num_threads();
+  set_num_threads(1);
+  method::KMeansResult one = method::kmeans(x, opt);
+  set_num_threads(2);
+  method::KMeansResult two = method::kmeans(x, opt);
+  set_num_threads(before);
+  EXPECT_EQ(one.labels, two.labels);
+  EXPECT_EQ(one.inertia, two.inertia);
+  EXPECT_EQ(one.centroids.to_vector<double>(), two.centroids.to_vector<double>());
+}
+
+TEST(KMeans, PlusPlusDrawsProportionallyToSquaredDistance) {
+  // Points 0, 0, 0, 1, 3 on a line, k = 2. When the first centre is a 0, the
+  // second is 1 with probability 1/10 and 3 with 9/10.
+  Tensor x = Tensor::from_vector<double>({0, 0, 0, 1, 3}, {5, 1});
+  int first_zero = 0, second_three = 0, second_zero = 0;
+  for (uint32_t s = 0; s < 4000; ++s) {
+    std::vector<double> c = method::kmeans_plus_plus_init(x, 2, RngKey{s, 5, 0, 0}).to_vector<double>();
+    if (c[0] != 0) continue;
+    ++first_zero;
+    second_three += c[1] == 3;
+    second_zero += c[1] == 0;
+  }
+  EXPECT_NEAR(first_zero / 4000.0, 0.6, 0.04);
+  EXPECT_EQ(second_zero, 0) << "a point at distance 0 must never be drawn";
+  EXPECT_NEAR(static_cast<double>(second_three) / first_zero, 0.9, 0.03);
+}
+
+TEST(KMeans, EmptyClusterTakesTheFarthestPoint) {
+  // Two identical initial centroids: all points tie and go to centroid 0, so
+  // centroid 1 is empty after the first assignment and takes the farthest point (10).
+  Tensor x = Tensor::from_vector<double>({0, 1, 2, 10}, {4, 1});
+  method::KMeansOptions opt;
+  opt.max_iterations = 10;
+  method::KMeansResult r = method::lloyd(x, Tensor::from_vector<double>({0, 0}, {2, 1}), opt);
+  EXPECT_EQ(r.labels, (std::vector<int32_t>{0, 0, 0, 1}));
+  EXPECT_EQ(r.centroids.to_vector<double>(), (std::vector<double>{1, 10}));
+  EXPECT_DOUBLE_EQ(r.inertia, 2.0);
 }
