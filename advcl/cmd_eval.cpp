@@ -1,54 +1,19 @@
 // `advcl eval`: SA and RA of a finetuned checkpoint (encoder + classifier)
 // on a test split, under PGD (the finetuning protocol's attack) or AutoAttack.
+// Under mpirun each rank attacks its shard of the test set and the counts are
+// summed (the same figures as one process); rank 0 prints and writes --json.
 #include <chrono>
-#include <cmath>
-#include <utility>
-#include <vector>
 #include <cstdio>
 
 #include "advcl/autoattack.h"
 #include "advcl/commands.h"
 #include "advcl/common_options.h"
+#include "advcl/data_parallel.h"
 #include "advcl/evaluate.h"
 #include "advcl/finetune_model.h"
 #include "advcl/run_dir.h"
 
 namespace advcl::cli {
-
-namespace {
-
-// --attack autoattack: the standard AutoAttack (advcl/autoattack.h) on each
-// loader batch in turn. Each batch passes its first data-set index, so a
-// point's random streams do not depend on --batch-size.
-method::EvalCounts autoattack_counts(const method::LogitsFn& logits, data::BatchLoader& loader,
-                                     const method::EvalOptions& eval, int64_t batch_size) {
-  autoattack::AutoAttackOptions ao;
-  ao.epsilon = eval.epsilon;
-  ao.seed = eval.seed;
-  ao.batch_size = batch_size;
-  std::vector<std::pair<std::string, int64_t>> broken;  // per stage, in order
-  method::EvalCounts total;
-  data::Batch b;
-  while (loader.next(b)) {
-    ao.first_index = b.indices.to_vector<int64_t>().at(0);
-    autoattack::AutoAttackResult r = autoattack::run_autoattack(logits, b.images().to(eval.device), b.labels, ao);
-    int64_t n = b.size();
-    total.n += n;
-    total.clean += std::llround(r.clean_accuracy * static_cast<double>(n));
-    for (uint8_t robust : r.robust) total.robust += robust;
-    for (size_t i = 0; i < r.stages.size(); ++i) {
-      if (broken.size() <= i) broken.emplace_back(r.stages[i].name, 0);
-      broken[i].second += r.stages[i].broken;
-    }
-    std::fprintf(stderr, "autoattack: %lld images so far, SA %.2f%%  RA %.2f%%\n", static_cast<long long>(total.n),
-                 100 * total.sa(), 100 * total.ra());
-  }
-  for (auto& [name, k] : broken)
-    std::fprintf(stderr, "autoattack: %-8s broke %lld points\n", name.c_str(), static_cast<long long>(k));
-  return total;
-}
-
-}  // namespace
 
 int cmd_eval(int argc, char** argv) {
   CLI::App app{"Clean (SA) and robust (RA) accuracy of a finetuned checkpoint", "advcl eval"};
@@ -67,7 +32,8 @@ int cmd_eval(int argc, char** argv) {
   app.add_option("--eps", epsilon, "L-inf radius, in 1/255 units")->capture_default_str();
   app.add_option("--step-size", step_size, "PGD step, in 1/255 units")->capture_default_str();
   app.add_flag("--no-random-start", no_random_start, "start PGD at the clean image instead of x + U(-eps, eps)");
-  app.add_option("--batch-size", batch_size, "evaluation batch size")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "evaluation batch size (under mpirun: split over the ranks)")
+      ->capture_default_str();
   app.add_option("--seed", eval.seed, "seed of the random starts")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: OpenMP default)");
   app.add_option("--workers", workers, "data loader threads")->capture_default_str();
@@ -97,24 +63,49 @@ int cmd_eval(int argc, char** argv) {
   if (ds->channels != model->encoder().options().in_channels)
     fail("--data: ", ds->channels, "-channel images, the encoder of ", ckpt, " takes ",
          model->encoder().options().in_channels, " (see --channels)");
+  dist::Communicator& comm = dist::world();
   data::LoaderOptions lo;
   lo.batch_size = batch_size;
-  lo.shuffle = false;
   lo.seed = eval.seed;
   lo.workers = workers;
+  lo = shard_eval_loader(lo, comm);
   data::BatchLoader loader(ds, std::make_shared<data::ToFloat>(), lo);
   model->eval();
   method::LogitsFn logits = [&](const Tensor& x) { return model->logits(x); };
+  if (comm.distributed() && comm.is_root())
+    std::fprintf(stderr, "eval: data parallel over %d ranks, %lld images each per batch\n", comm.size(),
+                 static_cast<long long>(lo.batch_size));
 
   auto t0 = std::chrono::steady_clock::now();
-  method::EvalCounts c = attack == "autoattack" ? autoattack_counts(logits, loader, eval, batch_size)
-                                                : method::evaluate_pgd(logits, loader, eval);
+  method::EvalCounts c;
+  if (attack == "autoattack") {
+    autoattack::AutoAttackOptions ao;
+    ao.epsilon = eval.epsilon;
+    ao.seed = eval.seed;
+    ao.batch_size = lo.batch_size;
+    // Each batch passes its first data-set index, so a point's random streams
+    // depend neither on --batch-size nor on the number of ranks.
+    auto progress = [&](const method::EvalCounts& so_far) {
+      if (comm.is_root())
+        std::fprintf(stderr, "autoattack: %lld images so far%s, SA %.2f%%  RA %.2f%%\n",
+                     static_cast<long long>(so_far.n), comm.distributed() ? " on rank 0" : "", 100 * so_far.sa(),
+                     100 * so_far.ra());
+    };
+    method::AutoAttackCounts ac = method::evaluate_autoattack(logits, loader, ao, eval.device, progress, comm);
+    c = ac.counts;
+    if (comm.is_root())
+      for (auto& [name, k] : ac.broken)
+        std::fprintf(stderr, "autoattack: %-8s broke %lld points\n", name.c_str(), static_cast<long long>(k));
+  } else {
+    c = method::sum_over_ranks(method::evaluate_pgd(logits, loader, eval), comm);
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string what = attack == "none" ? "no attack"
                      : attack == "autoattack"
                          ? "AutoAttack (standard), eps " + json_num(epsilon) + "/255"
                          : "PGD-" + std::to_string(eval.steps) + ", eps " + json_num(epsilon) + "/255, step " +
                                json_num(step_size) + "/255" + (eval.random_start ? ", random start" : "");
+  if (!comm.is_root()) return 0;
   std::printf("%s on %lld images of %s: SA %.2f%%  RA %.2f%%  (%s, %.1fs)\n", ckpt.c_str(),
               static_cast<long long>(c.n), ds->name.c_str(), 100 * c.sa(), 100 * c.ra(), what.c_str(), secs);
   if (!json_out.empty()) {

@@ -2,13 +2,15 @@
 // encoder of any advcl checkpoint (SimCLR, AdvCL, finetuned), saved as
 // safetensors: float32 `features` [N, D] and int64 `labels` [N]. For
 // clustering (`advcl pseudo-labels --features`), linear probes or plots
-// outside advcl.
+// outside advcl. Under mpirun each rank encodes its shard, the rows are
+// gathered into data-set order (encode_all) and rank 0 writes the file.
 #include <cstdio>
 
 #include "advcl/commands.h"
 #include "advcl/common_options.h"
 #include "advcl/encode.h"
 #include "advcl/model_io.h"
+#include "dist/communicator.h"
 
 namespace advcl::cli {
 
@@ -22,7 +24,8 @@ int cmd_features(int argc, char** argv) {
   app.add_option("--ckpt", ckpt, "checkpoint whose encoder makes the features (any stage)")->required();
   app.add_option("--out", out, "where to write the features (safetensors)")->required();
   app.add_option("--bn-set", bn_set, "BN set of a multi-set checkpoint to encode with (default: pgd)");
-  app.add_option("--batch-size", batch_size, "encoding batch size")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "encoding batch size (under mpirun: split over the ranks)")
+      ->capture_default_str();
   app.add_option("--threads", threads, "CPU threads");
   app.add_option("--workers", workers, "data loader threads")->capture_default_str();
   add_data_options(app, data);
@@ -39,6 +42,7 @@ int cmd_features(int argc, char** argv) {
   auto ds = load_data(data, data.split);
   auto model = load_encoder(ckpt, bn_set);
   Tensor features = encode_all(*model, ds, batch_size, workers);
+  if (!dist::world().is_root()) return 0;
   save_features(out, features, *ds,
                 {{"checkpoint", ckpt}, {"bn_set", std::to_string(bn_set)}, {"dataset", ds->name},
                  {"split", data.split}, {"options", options_json(app)}});

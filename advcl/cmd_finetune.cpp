@@ -1,18 +1,26 @@
 // `advcl finetune`: SLF, ALF or AFF finetuning of a pretrained encoder
 // (SPEC.md "Finetuning"), with SA and RA on the test split after every
 // (--eval-every) epoch, the best-RA and the last epoch in results.json.
+//
+// Under mpirun (docs/distributed.md): --batch-size is the global batch, each
+// rank trains on its shard with the gradients averaged before every step
+// (finetune_step_parallel; AFF with synchronised batch norm), evaluates its
+// shard of the test set with the counts summed, and rank 0 alone writes
+// checkpoints, metrics, results.json and progress.
 #include <chrono>
 #include <cstdio>
 #include <vector>
 
 #include "advcl/commands.h"
 #include "advcl/common_options.h"
+#include "advcl/data_parallel.h"
 #include "advcl/evaluate.h"
 #include "advcl/finetune.h"
 #include "advcl/finetune_model.h"
 #include "advcl/finetune_results.h"
 #include "advcl/model_io.h"
 #include "advcl/train_loop.h"
+#include "dist/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "nn/schedule.h"
 
@@ -53,13 +61,14 @@ int cmd_finetune(int argc, char** argv) {
   double lr = 0, momentum = 0.9, weight_decay = 2e-4, gamma = 0.1, epsilon = 8, step_size = 2;
   std::vector<int64_t> milestones{15, 20};
   int eval_steps = 20;
-  bool no_resume = false;
+  bool no_resume = false, no_sync_bn = false;
   method::FinetuneStepOptions step_opt;
   app.add_option("--mode", mode_str, "slf, alf or aff")->required();
   app.add_option("--ckpt", ckpt, "pretrained checkpoint (`advcl pretrain` or `advcl simclr`)")->required();
   app.add_option("--bn-set", bn_set, "BN statistic set of the checkpoint to use (default: 1, `pgd`, when it has several)");
   app.add_option("--epochs", epochs, "epochs")->capture_default_str();
-  app.add_option("--batch-size", batch_size, "training batch size (default: 512 for slf/alf, 128 for aff)");
+  app.add_option("--batch-size", batch_size,
+                 "training batch size (default: 512 for slf/alf, 128 for aff; under mpirun: the global batch)");
   app.add_option("--lr", lr, "learning rate (default: 0.01 for slf/alf, 0.1 for aff)");
   app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight_decay", weight_decay, "weight decay")->capture_default_str();
@@ -75,10 +84,12 @@ int cmd_finetune(int argc, char** argv) {
   app.add_option("--eval-every", eval_every, "evaluate SA and RA every N epochs (the last epoch always)")
       ->capture_default_str();
   app.add_option("--test-limit", test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
-  app.add_option("--eval-batch-size", eval_batch, "test batch size")->capture_default_str();
+  app.add_option("--eval-batch-size", eval_batch, "test batch size (under mpirun: split over the ranks)")
+      ->capture_default_str();
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_flag("--no-sync-bn", no_sync_bn, "aff under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,8 +110,10 @@ int cmd_finetune(int argc, char** argv) {
   step_opt.epsilon = epsilon / 255;
   step_opt.step = step_size / 255;
   apply_threads(common);
+  dist::Communicator& comm = dist::world();
+  const bool root = comm.is_root();  // writes files and prints
   RunDir dir(common.out);
-  dir.write_text("run.json", options_json(app) + "\n");
+  if (root) dir.write_text("run.json", options_json(app) + "\n");
 
   auto train_ds = load_data(common.data, common.data.split);
   DataOptions test_data = common.data;
@@ -112,7 +125,12 @@ int cmd_finetune(int argc, char** argv) {
   if (test_ds->num_classes != classes)
     fail("--data: the test split has ", test_ds->num_classes, " classes, the training split ", classes);
 
-  std::unique_ptr<nn::ResNet18> encoder = load_encoder(ckpt, bn_set);
+  // AFF trains the encoder in train mode: its batch norms take the global
+  // batch's statistics. (SLF and ALF keep it in eval mode: nothing to sync.)
+  std::shared_ptr<const nn::BatchNormSync> bn_sync;
+  if (comm.distributed() && step_opt.mode == method::FinetuneMode::Aff && !no_sync_bn)
+    bn_sync = dist::make_batch_norm_sync();
+  std::unique_ptr<nn::ResNet18> encoder = load_encoder(ckpt, bn_set, bn_sync);
   if (encoder->options().in_channels != train_ds->channels)
     fail("--ckpt ", ckpt, ": the encoder takes ", encoder->options().in_channels, "-channel images, --data has ",
          train_ds->channels, " (see --channels)");
@@ -127,11 +145,11 @@ int cmd_finetune(int argc, char** argv) {
   lo.batch_size = batch_size;
   lo.seed = common.seed;
   lo.workers = common.workers;
-  data::BatchLoader loader(train_ds, std::make_shared<data::CropFlip>(common.data.size, 4), lo);
   data::LoaderOptions to = lo;
   to.batch_size = eval_batch;
-  to.shuffle = false;
-  data::BatchLoader test_loader(test_ds, std::make_shared<data::ToFloat>(), to);
+  lo = shard_training_loader(lo, train_ds->n, "--batch-size", comm);
+  data::BatchLoader loader(train_ds, std::make_shared<data::CropFlip>(common.data.size, 4), lo);
+  data::BatchLoader test_loader(test_ds, std::make_shared<data::ToFloat>(), shard_eval_loader(to, comm));
 
   method::EvalOptions eval;
   eval.epsilon = step_opt.epsilon;
@@ -178,10 +196,16 @@ int cmd_finetune(int argc, char** argv) {
   }
   report.epochs_done = from.loader.epoch;
   loop.metadata[kHistoryKey] = history.encode();
-  std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %lld steps, batch %lld, lr %g, %s params trained\n",
+  if (root)
+    std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %lld steps, batch %lld, lr %g, %s params trained\n",
                mode, static_cast<long long>(classes), static_cast<long long>(epochs),
                static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(batch_size), lr,
                step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier");
+  if (comm.distributed() && root)
+    std::fprintf(stderr, "finetune %s: data parallel over %d ranks, %lld images each per step%s\n", mode, comm.size(),
+                 static_cast<long long>(lo.batch_size),
+                 step_opt.mode != method::FinetuneMode::Aff ? "" : bn_sync ? ", batch norm synchronised"
+                                                                            : ", batch norm per rank");
 
   Device device = Device::cpu();  // where the model lives (batches follow it)
   method::LogitsFn logits = [&](const Tensor& x) { return model.logits(x); };
@@ -190,10 +214,13 @@ int cmd_finetune(int argc, char** argv) {
     if (epoch % eval_every != 0 && epoch != epochs) return {};
     model.eval();
     auto t0 = std::chrono::steady_clock::now();
-    method::EvalCounts c = method::evaluate_pgd(logits, test_loader, eval);
+    // Each rank attacks its shard of the test set; the summed counts are
+    // one process's (advcl/evaluate.h).
+    method::EvalCounts c = method::sum_over_ranks(method::evaluate_pgd(logits, test_loader, eval), comm);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     method::EpochEval e{epoch, c.n, c.sa(), c.ra(), secs};
     history.add(e);
+    if (!root) return {{kHistoryKey, history.encode()}};
     std::fprintf(stderr, "[%s] epoch %lld: SA %.2f%%  RA %.2f%%  (%lld test images, %.1fs)\n", stage.c_str(),
                  static_cast<long long>(epoch), 100 * e.sa, 100 * e.ra, static_cast<long long>(e.n), e.seconds);
     dir.log_metrics({{"stage", json_str(stage)},
@@ -206,13 +233,18 @@ int cmd_finetune(int argc, char** argv) {
     return {{kHistoryKey, history.encode()}};
   };
   auto step = [&](const data::Batch& b, int64_t global_step) {
-    RngKey key{common.seed, static_cast<uint32_t>(RngPurpose::AttackStart), static_cast<uint32_t>(global_step), 0};
-    return method::finetune_step(model, sgd, b.images().to(device), b.labels.to(device), step_opt, key);
+    // Attack starts keyed by step and by the image's position in the global
+    // batch, so N ranks draw the noise one process draws.
+    RngKey key{common.seed, static_cast<uint32_t>(RngPurpose::AttackStart), static_cast<uint32_t>(global_step),
+               static_cast<uint32_t>(global_batch_offset(loader, b))};
+    return method::finetune_step_parallel(model, sgd, b.images().to(device), b.labels.to(device), step_opt, key,
+                                          comm);
   };
   run_training(
       dir, model, sgd, loader, loop,
       [&](int64_t e, int64_t, int64_t) { return nn::step_decay_lr(lr, e - 1, milestones, gamma); }, step, from);
 
+  if (!root) return 0;
   dir.write_text("results.json", method::results_json(history, report));
   std::printf("%s", method::results_table(history, report).c_str());
   std::printf("results: %s\nfinetuned model: %s\n", dir.file("results.json").c_str(), dir.last_checkpoint().c_str());

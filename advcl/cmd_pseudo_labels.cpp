@@ -5,6 +5,11 @@
 // the reference's precomputed file. The labels are ours when made here: they
 // come from whatever encoder is given, not from the reference's
 // ImageNet-pretrained SimCLR.
+//
+// Under mpirun the encoding (--encoder) is data-parallel: each rank encodes
+// its shard and every rank gets all features in data-set order (encode_all).
+// k-means then runs on rank 0 alone, which writes --out; the other ranks
+// end there. --features and --import are rank 0's work only.
 #include <cstdio>
 #include <sstream>
 
@@ -14,6 +19,7 @@
 #include "advcl/kmeans.h"
 #include "advcl/model_io.h"
 #include "advcl/pseudo_labels.h"
+#include "dist/communicator.h"
 
 namespace advcl::cli {
 
@@ -33,7 +39,8 @@ int cmd_pseudo_labels(int argc, char** argv) {
   app.add_option("--restarts", restarts, "k-means restarts (the lowest inertia is kept)")->capture_default_str();
   app.add_option("--iterations", iterations, "k-means iterations at most")->capture_default_str();
   app.add_option("--bn-set", bn_set, "BN set of a multi-set checkpoint to encode with (default: pgd)");
-  app.add_option("--batch-size", batch_size, "encoding batch size")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "encoding batch size (under mpirun: split over the ranks)")
+      ->capture_default_str();
   app.add_option("--seed", seed, "k-means seed")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads");
   app.add_option("--workers", workers, "data loader threads")->capture_default_str();
@@ -49,6 +56,9 @@ int cmd_pseudo_labels(int argc, char** argv) {
   CommonOptions threads_only;
   threads_only.threads = threads;
   apply_threads(threads_only);
+  const bool root = dist::world().is_root();
+  // Only --encoder has work for several ranks.
+  if (!root && encoder.empty()) return 0;
 
   method::PseudoLabels labels;
   if (!import_path.empty()) {
@@ -65,6 +75,7 @@ int cmd_pseudo_labels(int argc, char** argv) {
       features = encode_all(*model, ds, batch_size, workers);
       source = encoder;
       n = ds->n;
+      if (!root) return 0;  // k-means on rank 0 alone (deterministic: nothing gained by repeating it)
     } else {
       features = load_features(features_path);
       source = features_path;

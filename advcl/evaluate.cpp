@@ -1,5 +1,8 @@
 #include "advcl/evaluate.h"
 
+#include <cmath>
+
+#include "advcl/autoattack.h"
 #include "engine/ops.h"
 
 namespace advcl::method {
@@ -67,6 +70,7 @@ EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const
   EvalCounts total;
   data::Batch b;
   while ((limit <= 0 || total.n < limit) && loader.next(b)) {
+    if (b.size() == 0) continue;
     Tensor x = b.images(), y = b.labels;
     if (limit > 0 && total.n + b.size() > limit) {
       int64_t keep = limit - total.n;
@@ -79,6 +83,47 @@ EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const
   // Leave the loader at the start of its next epoch, whatever `limit` cut.
   if (loader.state().batch != 0) loader.set_state({loader.state().epoch + 1, 0});
   return total;
+}
+
+EvalCounts sum_over_ranks(const EvalCounts& c, dist::Communicator& comm) {
+  if (!comm.distributed()) return c;
+  int64_t v[3] = {c.n, c.clean, c.robust};
+  comm.all_reduce(v, 3, dist::ReduceOp::Sum, "evaluation counts");
+  EvalCounts total;
+  total.n = v[0];
+  total.clean = v[1];
+  total.robust = v[2];
+  return total;
+}
+
+AutoAttackCounts evaluate_autoattack(const LogitsFn& logits, data::BatchLoader& loader,
+                                     const autoattack::AutoAttackOptions& opt, Device device,
+                                     const std::function<void(const EvalCounts&)>& progress,
+                                     dist::Communicator& comm) {
+  autoattack::AutoAttackOptions ao = opt;
+  // Stage i of every batch's result is opt.attacks[i]; one count per stage,
+  // so that a rank without a single point still adds a row of zeros.
+  std::vector<int64_t> sums(opt.attacks.size() + 3, 0);  // n, clean, robust, then per stage
+  data::Batch b;
+  while (loader.next(b)) {
+    if (b.size() == 0) continue;
+    ao.first_index = b.indices.to_vector<int64_t>().at(0);
+    autoattack::AutoAttackResult r = autoattack::run_autoattack(logits, b.images().to(device), b.labels, ao);
+    if (r.stages.size() != opt.attacks.size())
+      fail("evaluate_autoattack: ", r.stages.size(), " stages reported for ", opt.attacks.size(), " attacks");
+    const int64_t n = b.size();
+    sums[0] += n;
+    sums[1] += std::llround(r.clean_accuracy * static_cast<double>(n));
+    for (uint8_t robust : r.robust) sums[2] += robust;
+    for (size_t i = 0; i < r.stages.size(); ++i) sums[3 + i] += r.stages[i].broken;
+    if (progress) progress(EvalCounts{sums[0], sums[1], sums[2]});
+  }
+  if (comm.distributed())
+    comm.all_reduce(sums.data(), static_cast<int64_t>(sums.size()), dist::ReduceOp::Sum, "AutoAttack counts");
+  AutoAttackCounts out;
+  out.counts = EvalCounts{sums[0], sums[1], sums[2]};
+  for (size_t i = 0; i < opt.attacks.size(); ++i) out.broken.emplace_back(opt.attacks[i], sums[3 + i]);
+  return out;
 }
 
 }  // namespace advcl::method

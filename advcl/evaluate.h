@@ -5,13 +5,27 @@
 //
 // The model is a LogitsFn, so the same code evaluates encoder + classifier,
 // a bare linear model in tests, or anything else producing [N, classes].
+//
+// Data parallel (docs/distributed.md): each rank evaluates its shard of the
+// test set (cli::shard_eval_loader) and sum_over_ranks adds the counts. A
+// point's result depends only on the point (eval-mode BN, per-point loss
+// terms, random start keyed by its data-set index), so the sums are the
+// counts one process gets.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "advcl/pgd.h"
 #include "datasets/batch_loader.h"
+#include "dist/communicator.h"
 #include "engine/tensor.h"
+
+namespace advcl::autoattack {
+struct AutoAttackOptions;
+}
 
 namespace advcl::method {
 
@@ -63,7 +77,29 @@ EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Te
 
 // One pass over the loader (from its current position to the end of the
 // epoch; use an unshuffled loader over the test split). `limit` > 0 stops
-// after that many images.
+// after that many images (of this rank's). Empty batches (a rank's share of
+// a short last batch) are skipped. This rank's counts: see sum_over_ranks.
 EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const EvalOptions& opt, int64_t limit = 0);
+
+// The counts of all ranks of `comm` added up (one int64 all-reduce),
+// identical on every rank. A collective; `c` itself for one rank.
+EvalCounts sum_over_ranks(const EvalCounts& c, dist::Communicator& comm = dist::world());
+
+struct AutoAttackCounts {
+  EvalCounts counts;  // robust: correctly classified and broken by no stage
+  // Per stage of the options' `attacks`, in order: the points it broke.
+  std::vector<std::pair<std::string, int64_t>> broken;
+};
+
+// AutoAttack (advcl/autoattack.h) on each batch of the loader in turn, each
+// with its first data-set index as `first_index`, so a point's random
+// streams depend neither on the batching nor on the rank that attacks it;
+// `opt.first_index` is ignored. The images go to `device`. Counts and the
+// per-stage numbers are summed over the ranks of `comm` (a collective);
+// `progress` (optional) gets a line per batch with this rank's running counts.
+AutoAttackCounts evaluate_autoattack(const LogitsFn& logits, data::BatchLoader& loader,
+                                     const autoattack::AutoAttackOptions& opt, Device device,
+                                     const std::function<void(const EvalCounts&)>& progress = {},
+                                     dist::Communicator& comm = dist::world());
 
 }  // namespace advcl::method

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
+#include "dist/gradient_sync.h"
 #include "engine/ops.h"
 
 namespace advcl::method {
@@ -62,6 +64,12 @@ Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const Finetun
 
 namespace {
 
+// The loss to differentiate: `loss` times the data-parallel scale (no extra
+// op for one process, so one process computes exactly what it always did).
+Tensor scaled(const Tensor& loss, const FinetuneStepOptions& opt) {
+  return opt.loss_scale == 1 ? loss : ops::mul(loss, opt.loss_scale);
+}
+
 double accuracy(const Tensor& logits, const Tensor& labels) {
   return static_cast<double>(count_correct(logits, labels)) / static_cast<double>(labels.numel());
 }
@@ -69,7 +77,7 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 // SLF and ALF: features of the (clean or adversarial) images from the frozen
 // encoder, then one classifier step on the mean cross-entropy.
 std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                          const Tensor& labels) {
+                                          const Tensor& labels, const FinetuneStepOptions& opt) {
   Tensor feats;
   {
     NoGradGuard no_grad;  // the encoder is frozen: no graph through it
@@ -78,7 +86,8 @@ std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, co
   sgd.zero_grad();
   Tensor logits = model.classifier.forward(feats);
   Tensor loss = ops::cross_entropy(logits, labels, ops::Reduction::Mean);
-  backward(loss);
+  backward(scaled(loss, opt));
+  if (opt.before_step) opt.before_step();
   sgd.step();
   return {{"loss", loss.item()}, {"acc", accuracy(logits, labels)}};
 }
@@ -92,7 +101,7 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
   model.eval();
   switch (opt.mode) {
     case FinetuneMode::Slf:
-      return linear_step(model, sgd, images, labels);
+      return linear_step(model, sgd, images, labels, opt);
     case FinetuneMode::Alf: {
       PgdOptions p;
       p.epsilon = opt.epsilon;
@@ -100,7 +109,7 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
       p.iterations = opt.attack_steps;
       p.start = PgdOptions::Start::Uniform;
       Tensor adv = pgd_ce_attack(eval_logits, images, labels, p, start);
-      return linear_step(model, sgd, adv, labels);
+      return linear_step(model, sgd, adv, labels, opt);
     }
     case FinetuneMode::Aff: {
       Tensor adv = trades_attack(eval_logits, images, opt, start);
@@ -118,7 +127,8 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
         model.logits(images);
       }
       TradesLoss l = trades_loss(lc, la, labels, opt.beta);
-      backward(l.total);
+      backward(scaled(l.total, opt));
+      if (opt.before_step) opt.before_step();
       sgd.step();
       model.eval();
       return {{"loss", l.total.item()},
@@ -128,6 +138,28 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
     }
   }
   fail("finetune_step: unknown mode");
+}
+
+std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+                                                     const Tensor& labels, FinetuneStepOptions opt, RngKey start,
+                                                     dist::Communicator& comm) {
+  if (!comm.distributed()) return finetune_step(model, sgd, images, labels, opt, start);
+  const int64_t n = labels.numel();
+  // Every logged value is a mean over this rank's images: the loss (CE and
+  // TRADES' KL / B are per-image means) and the accuracy. The scale makes
+  // the averaged gradients the whole batch's (dist/gradient_sync.h).
+  opt.loss_scale = dist::local_loss_scale(n, comm);
+  opt.before_step = [&] { dist::average_gradients(sgd.params(), comm); };
+  std::map<std::string, double> values = finetune_step(model, sgd, images, labels, opt, start);
+  // Global means: sum over ranks of value * count, over the global count.
+  // std::map iterates in key order, the same on every rank.
+  std::vector<double> sums;
+  for (auto& [k, v] : values) sums.push_back(v * static_cast<double>(n));
+  sums.push_back(static_cast<double>(n));
+  comm.all_reduce(sums.data(), static_cast<int64_t>(sums.size()), dist::ReduceOp::Sum, "finetune step values");
+  size_t i = 0;
+  for (auto& [k, v] : values) v = sums[i++] / sums.back();
+  return values;
 }
 
 }  // namespace advcl::method

@@ -7,11 +7,13 @@
 // The losses and attacks are separate functions so that tests can check them
 // against their definitions.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 
 #include "advcl/evaluate.h"
 #include "advcl/finetune_model.h"
+#include "dist/communicator.h"
 #include "engine/rng.h"
 #include "nn/sgd.h"
 
@@ -28,6 +30,9 @@ struct FinetuneStepOptions {
   double step = 2.0 / 255;
   int attack_steps = 10;  // ALF's PGD and AFF's TRADES attack
   double beta = 6.0;      // TRADES
+  // Data parallel (docs/distributed.md); the defaults are one process.
+  double loss_scale = 1;               // multiplies the loss (a mean over this rank's images)
+  std::function<void()> before_step;   // after backward, before sgd.step() (average the gradients)
 };
 
 // The parts of the TRADES objective for one batch of B points:
@@ -53,5 +58,19 @@ Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const Finetun
 // parts natural, robust) and the training batch accuracy.
 std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
                                             const Tensor& labels, const FinetuneStepOptions& opt, RngKey start);
+
+// finetune_step on this rank's share of a global batch, so that the ranks of
+// `comm` together take the step one process takes on the whole batch: the
+// loss scaled by dist::local_loss_scale (unequal shards), the gradients of
+// sgd's parameters averaged over the ranks before the step, and the logged
+// values averaged over the global batch (each rank's weighted by its
+// images), identical on every rank. `start.sample` must be the position of
+// this rank's first image in the global batch (global_batch_offset), so each
+// image's attack start is the one-process start. For AFF the model's batch
+// norms must be synchronised (dist::make_batch_norm_sync). A collective;
+// exactly finetune_step for one rank.
+std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+                                                     const Tensor& labels, FinetuneStepOptions opt, RngKey start,
+                                                     dist::Communicator& comm = dist::world());
 
 }  // namespace advcl::method

@@ -36,12 +36,14 @@ nn::ResNetOptions model_options_from(const std::string& checkpoint) {
   return o;
 }
 
-std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set) {
+std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set,
+                                           std::shared_ptr<const nn::BatchNormSync> bn_sync) {
   nn::ResNetOptions file_opts = model_options_from(checkpoint);
   nn::ResNetOptions o = file_opts;
   o.num_bn_sets = 1;
   o.heads = false;
   o.pseudo_classes.clear();
+  o.bn_sync = std::move(bn_sync);
   auto model = std::make_unique<nn::ResNet18>(o);
   nn::LoadOptions lo;
   lo.only_prefixes = model->encoder_prefixes();

@@ -15,6 +15,8 @@ std::map<std::string, std::string> model_metadata(const nn::ResNetOptions& o);
 nn::ResNetOptions model_options_from(const std::string& checkpoint);
 // Loads the encoder of a checkpoint (any stage) into a fresh single-BN-set
 // model with BN set `bn_set` of the file (-1: the file's only set), eval mode.
-std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set);
+// `bn_sync`: synchronised batch norm for a model that trains data-parallel (AFF).
+std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set,
+                                           std::shared_ptr<const nn::BatchNormSync> bn_sync = nullptr);
 
 }  // namespace advcl::cli
