@@ -59,9 +59,10 @@ std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& numels
 GradientReducer::GradientReducer(nn::StateDict params, Communicator& comm, std::unique_ptr<BucketAllReduce> transport,
                                  int64_t bucket_bytes)
     : params_(std::move(params)), comm_(comm), transport_(std::move(transport)) {
+  if (!transport_ && comm_.size() == 1) plain_backward_ = true;
   if (!transport_) {
     bool cuda = !params_.empty() && params_[0].tensor.device().is_cuda();
-    transport_ = cuda && nccl_available() ? make_nccl_bucket_all_reduce(comm_, params_[0].tensor.device())
+    transport_ = cuda && nccl_available() && !plain_backward_ ? make_nccl_bucket_all_reduce(comm_, params_[0].tensor.device())
                                           : make_mpi_bucket_all_reduce(comm_);
   }
   std::vector<int64_t> numels;
@@ -80,7 +81,7 @@ GradientReducer::GradientReducer(nn::StateDict params, Communicator& comm, std::
 }
 
 void GradientReducer::backward(const Tensor& loss) {
-  if (comm_.size() == 1) {
+  if (plain_backward_) {
     advcl::backward(loss);
     return;
   }

@@ -67,16 +67,16 @@ class GradientReducer {
   static constexpr int64_t kDefaultBucketBytes = int64_t{25} << 20;  // as DDP's default
 
   // `transport` null: MPI for a CPU model, NCCL for a CUDA model where the
-  // build has NCCL (MPI otherwise). The parameters must be the same, in the
-  // same order, on every rank.
+  // build has NCCL (MPI otherwise), and for a group of one a plain backward.
+  // A transport given explicitly is used even for a group of one (tests).
+  // The parameters must be the same, in the same order, on every rank.
   GradientReducer(nn::StateDict params, Communicator& comm = world(),
                   std::unique_ptr<BucketAllReduce> transport = nullptr,
                   int64_t bucket_bytes = kDefaultBucketBytes);
 
   // backward(loss), with the buckets' all-reduces started as their
   // gradients become final; when it returns, every parameter's gradient is
-  // its mean over the ranks (none where no rank had one). A group of one
-  // runs a plain backward.
+  // its mean over the ranks (none where no rank had one).
   void backward(const Tensor& loss);
 
   const ReducerStats& last_stats() const { return stats_; }
@@ -91,6 +91,7 @@ class GradientReducer {
   nn::StateDict params_;
   Communicator& comm_;
   std::unique_ptr<BucketAllReduce> transport_;
+  bool plain_backward_ = false;  // a group of one with no transport asked for
   std::vector<std::vector<size_t>> buckets_;
   std::vector<size_t> bucket_of_;  // parameter index -> bucket
   std::unordered_map<const TensorImpl*, size_t> index_of_;
