@@ -7,6 +7,7 @@
 #include "advcl/advcl_views.h"
 #include "advcl/commands.h"
 #include "advcl/contrastive_stage.h"
+#include "advcl/data_parallel.h"
 #include "advcl/pseudo_labels.h"
 #include "dist/all_gather.h"
 #include "dist/gradient_reducer.h"
@@ -71,9 +72,9 @@ int cmd_pretrain(int argc, char** argv) {
                           b.views[views::kViewOrg].to(r.device), {}};
     for (size_t h = 0; h < labels.ks.size(); ++h) ab.pseudo.push_back(labels.lookup(h, b.indices).to(r.device));
     // Attack starts keyed by step and by the image's position in the global
-    // batch (rank r holds positions r*B/N onwards), so N ranks draw the noise
-    // one process would.
-    uint32_t first = static_cast<uint32_t>(comm.rank() * (o.batch_size / comm.size()));
+    // batch (where this rank's shard starts, also in a short last batch), so
+    // N ranks draw the noise one process would.
+    uint32_t first = static_cast<uint32_t>(global_batch_offset(*r.loader, b));
     RngKey key{o.common.seed, 0, static_cast<uint32_t>(global_step), first};
     auto starts = method::advcl_attack_starts(ab.x_org, step_opt, key);
     method::AdvclStepResult res = method::advcl_step(*r.model, *r.sgd, ab, starts, step_opt);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "advcl/data_parallel.h"
 #include "advcl/model_io.h"
 #include "dist/communicator.h"
 #include "dist/consistency.h"
@@ -61,17 +62,8 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   lo.batch_size = o.batch_size;
   lo.seed = o.common.seed;
   lo.workers = o.common.workers;
-  if (comm.distributed()) {
-    // --batch-size is the global batch; each rank takes its shard of it.
-    if (o.batch_size % comm.size())
-      fail("--batch-size ", o.batch_size, " must be divisible by the ", comm.size(), " ranks");
-    lo.batch_size = o.batch_size / comm.size();
-    lo.rank = comm.rank();
-    lo.world = comm.size();
-    // A last global batch smaller than the number of ranks would leave a rank empty.
-    int64_t last = r.data->n % o.batch_size;
-    lo.drop_last = last != 0 && last < comm.size();
-  }
+  // --batch-size is the global batch; each rank takes its shard of it.
+  lo = shard_training_loader(lo, r.data->n, "--batch-size", comm);
   r.loader = std::make_unique<data::BatchLoader>(r.data, std::move(views), lo);
   r.schedule.lr = o.lr;
   r.schedule.epochs = o.epochs;
