@@ -120,7 +120,8 @@ ApgdRun apgd_run(const LogitsFn& model, const Tensor& x, const std::vector<int64
   const size_t nb = static_cast<size_t>(B);
   if (opt.iterations < 1) fail("apgd: iterations must be >= 1, got ", opt.iterations);
   const double eps = opt.epsilon;
-  Tensor x_adv = project_linf(start, x, eps);
+  const LinfBox box(x, eps);
+  Tensor x_adv = box.clip(start);
   Eval e = evaluate(model, x_adv, y, target, kind);
 
   ApgdRun out;
@@ -148,11 +149,10 @@ ApgdRun apgd_run(const LogitsFn& model, const Tensor& x, const std::vector<int64
       // Momentum: z = P(x + step * sign(g)); x' = P(x + a (z - x) + (1 - a)(x - x_prev)); no momentum on step 1.
       const double a = i > 0 ? 0.75 : 1.0;
       Tensor step = row_values(out.step, x_adv);
-      Tensor z = project_linf(ops::add(x_adv, ops::mul(ops::sign(grad_now), step)), x, eps);
+      Tensor z = box.clip(ops::add(x_adv, ops::mul(ops::sign(grad_now), step)));
       Tensor momentum = ops::sub(x_adv, x_prev);
       x_prev = x_adv;
-      x_adv = project_linf(ops::add(ops::add(x_adv, ops::mul(ops::sub(z, x_adv), a)), ops::mul(momentum, 1.0 - a)),
-                           x, eps);
+      x_adv = box.clip(ops::add(ops::add(x_adv, ops::mul(ops::sub(z, x_adv), a)), ops::mul(momentum, 1.0 - a)));
     }
     e = evaluate(model, x_adv, y, target, kind);
     grad_now = e.grad;

@@ -113,6 +113,18 @@ Tensor project_linf(const Tensor& x, const Tensor& clean, double eps) {
   return ops::clamp(p, 0.0, 1.0);
 }
 
+LinfBox::LinfBox(const Tensor& clean, double eps) {
+  NoGradGuard no_grad;
+  // clean in [0, 1]: clean - eps <= 1 and clean + eps >= 0, so the clamps are max(., 0) and min(., 1).
+  lo = ops::clamp(ops::add(clean, -eps), 0.0, 1.0);
+  hi = ops::clamp(ops::add(clean, eps), 0.0, 1.0);
+}
+
+Tensor LinfBox::clip(const Tensor& x) const {
+  NoGradGuard no_grad;
+  return ops::minimum(ops::maximum(x, lo), hi);
+}
+
 std::vector<int64_t> where(const std::vector<uint8_t>& flags) {
   std::vector<int64_t> out;
   for (size_t i = 0; i < flags.size(); ++i)

@@ -79,6 +79,18 @@ std::vector<double> linf_distance(const Tensor& a, const Tensor& b);
 // Projection onto the eps-ball around `clean` intersected with [0, 1].
 Tensor project_linf(const Tensor& x, const Tensor& clean, double eps);
 
+// The same set as per-element bounds lo = max(clean - eps, 0) and
+// hi = min(clean + eps, 1), made once per attack run: an attack projects every
+// iteration, and clip() is two ops where project_linf is five. For clean in
+// [0, 1] clip(x) equals project_linf(x, clean, eps) exactly (only comparisons;
+// the bounds are computed by the same ops).
+struct LinfBox {
+  Tensor lo, hi;
+  LinfBox() = default;
+  LinfBox(const Tensor& clean, double eps);
+  Tensor clip(const Tensor& x) const;
+};
+
 // Indices r with flags[r] set.
 std::vector<int64_t> where(const std::vector<uint8_t>& flags);
 

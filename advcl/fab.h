@@ -10,7 +10,8 @@
 // it is within eps of the clean point.
 //
 // The model runs on the tensors' device; the projection (a sort per row) and
-// the per-row update run on the host in double precision.
+// the per-row update run on the host in double precision, on whole-batch
+// arrays (one gradient copy in and one iterate copy out per iteration).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -33,6 +34,12 @@ struct FabOptions {
 // unreachable, d moves every coordinate with w_i != 0 to its box edge on the
 // hyperplane's side. Coordinates with w_i = 0 never move. Returns ||d||_inf.
 double fab_project_linf(const double* t, const double* w, double b, int64_t D, double* d);
+
+// fab_project_linf for n points at once: row r of t, w and d (contiguous
+// n x D arrays) with offset b[r]; norms[r] = ||d_r||_inf. Rows run in
+// parallel when the batch is large enough; no allocation per row.
+void fab_project_linf_rows(int64_t n, int64_t D, const double* t, const double* w, const double* b, double* d,
+                           double* norms);
 
 // FAB-T on x [B, ...] with labels y. Returns x with its broken rows replaced
 // by adversarial examples within eps (the smallest FAB found per row).

@@ -97,8 +97,9 @@ Tensor square_linf(const LogitsFn& model, const Tensor& x, const std::vector<int
   std::vector<double> loss = margin;  // the margin loss
 
   // The working set: rows still correctly classified, compacted when it shrinks.
-  std::vector<int64_t> work;
-  Tensor xw, xbw;
+  std::vector<int64_t> work, yw;
+  Tensor xbw;
+  LinfBox box;  // the working rows' eps-ball in [0, 1]
   for (int it = 0; it < opt.queries; ++it) {
     std::vector<int64_t> active;
     for (size_t j = 0; j < margin.size(); ++j)
@@ -107,13 +108,14 @@ Tensor square_linf(const LogitsFn& model, const Tensor& x, const std::vector<int
     if (active != work) {
       if (!work.empty()) x_best = put_rows(x_best, work, xbw);
       work = active;
-      xw = take_rows(xs, work);
+      box = LinfBox(take_rows(xs, work), eps);
       xbw = take_rows(x_best, work);
+      yw.clear();
+      for (int64_t j : work) yw.push_back(ys[static_cast<size_t>(j)]);
     }
+    // One query for every still-robust row: one window and one set of signs for all.
     const int64_t s = square_side(square_p(it, opt.p_init), H, W);
-    Tensor x_new = project_linf(ops::add(xbw, square_step(xs, it, eps, opt.seed, s)), xw, eps);
-    std::vector<int64_t> yw;
-    for (int64_t j : work) yw.push_back(ys[static_cast<size_t>(j)]);
+    Tensor x_new = box.clip(ops::add(xbw, square_step(xs, it, eps, opt.seed, s)));
     std::vector<double> m = margins_of(model, x_new, yw);
     std::vector<uint8_t> keep(work.size());
     for (size_t k = 0; k < work.size(); ++k) {

@@ -60,6 +60,23 @@ TEST(Dlr, GradientsMatchFiniteDifferences) {
   }
 }
 
+TEST(AutoAttackUtil, LinfBoxClipEqualsProjectLinf) {
+  // The precomputed bounds APGD and Square clip with give exactly the
+  // five-op projection, in float32 and float64, with clean points on the
+  // box edges and candidates far outside the ball.
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor u = ops::rand_uniform({6, 3, 5, 5}, RngKey{7, 0, 0, 0}, 0, 1, dt);
+    Tensor clean = ops::clamp(ops::add(ops::mul(u, 1.2), -0.1), 0.0, 1.0);  // ~8% exactly 0 or 1
+    Tensor x = ops::rand_uniform({6, 3, 5, 5}, RngKey{7, 0, 1, 0}, -0.5, 1.5, dt);
+    for (double eps : {0.0, 8.0 / 255, 0.3}) {
+      std::vector<double> a = LinfBox(clean, eps).clip(x).to(DType::Float64).to_vector<double>();
+      std::vector<double> b = project_linf(x, clean, eps).to(DType::Float64).to_vector<double>();
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << dtype_name(dt) << " eps " << eps << " at " << i;
+    }
+  }
+}
+
 TEST(Apgd, StartIsOnTheBallAndInTheBox) {
   Tensor x = ops::rand_uniform({3, 3, 4, 4}, RngKey{1, 0, 0, 0}, 0, 1, DType::Float64);
   const double eps = 0.1;

@@ -80,6 +80,41 @@ TEST(FabProjection, RandomCasesReachTheHyperplaneMinimally) {
   }
 }
 
+TEST(FabProjection, RowsMatchOnePointAtATime) {
+  // The batched routine FAB uses against the single-point one, on random rows
+  // that cover every branch: reachable interior and box-bound solutions,
+  // both sides, unreachable hyperplanes, zero weights, points on the box
+  // edges, and a row with every weight zero.
+  const int64_t n = 40, D = 257;
+  std::vector<double> t = ops::rand_uniform({n, D}, RngKey{5, 0, 0, 0}, 0, 1, DType::Float64).to_vector<double>();
+  std::vector<double> w = ops::rand_uniform({n, D}, RngKey{5, 0, 1, 0}, -1, 1, DType::Float64).to_vector<double>();
+  std::vector<double> u = ops::rand_uniform({n, D}, RngKey{5, 0, 2, 0}, 0, 1, DType::Float64).to_vector<double>();
+  std::vector<double> b(n);
+  for (int64_t r = 0; r < n; ++r) {
+    double wt = 0, reach = 0;
+    for (int64_t i = 0; i < D; ++i) {
+      size_t k = static_cast<size_t>(r * D + i);
+      if (u[k] < 0.1) w[k] = 0;                        // some coordinates never move
+      if (u[k] > 0.95) t[k] = u[k] > 0.975 ? 1.0 : 0.0;  // some start on the box edge
+      if (r == n - 1) w[k] = 0;
+      wt += w[k] * t[k];
+      reach += std::abs(w[k]);
+    }
+    // Offsets from just off the point to beyond what the box allows.
+    double frac = (r % 8) / 6.0;  // 0 .. 1.17: the last ones unreachable
+    b[r] = wt + (r % 2 ? 1 : -1) * frac * 0.5 * reach;
+  }
+  std::vector<double> d(n * D), norms(n);
+  fab_project_linf_rows(n, D, t.data(), w.data(), b.data(), d.data(), norms.data());
+  std::vector<double> d1(D);
+  for (int64_t r = 0; r < n; ++r) {
+    double n1 = fab_project_linf(&t[r * D], &w[r * D], b[r], D, d1.data());
+    EXPECT_EQ(norms[r], n1) << r;
+    for (int64_t i = 0; i < D; ++i) ASSERT_EQ(d[r * D + i], d1[i]) << r << " " << i;
+  }
+  EXPECT_EQ(norms[n - 1], 0.0);  // nothing can move
+}
+
 TEST(Fab, TargetedFindsEveryNonRobustPointOfALinearModel) {
   LinearModel m = make_linear_model(21);
   const double eps = 0.1;

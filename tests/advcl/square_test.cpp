@@ -73,3 +73,26 @@ TEST(Square, SameSeedSameResult) {
   Tensor a = square_linf(m.fn(), d.x, y, iota_ids(4), opt), b = square_linf(m.fn(), d.x, y, iota_ids(4), opt);
   EXPECT_EQ(a.to_vector<double>(), b.to_vector<double>());
 }
+
+TEST(Square, OneQueryPerIterationForAllStillRobustRows) {
+  // Certified-robust points never break, so every iteration must query the
+  // model once with all of them: clean logits, the stripes, `queries`
+  // iterations and the final check, nothing else.
+  LinearModel m = make_linear_model(35);
+  const double eps = 0.05;
+  LinearData d = make_linear_data(m, eps, 5, 0, 0.05, 36);
+  SquareOptions opt;
+  opt.epsilon = eps;
+  opt.queries = 60;
+  std::vector<int64_t> rows;
+  LogitsFn inner = m.fn();
+  LogitsFn counted = [&](const Tensor& x) {
+    rows.push_back(x.size(0));
+    return inner(x);
+  };
+  std::vector<int64_t> y = d.y.to_vector<int64_t>();
+  Tensor adv = square_linf(counted, d.x, y, iota_ids(5), opt);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(opt.queries + 3));
+  for (int64_t r : rows) EXPECT_EQ(r, 5);
+  EXPECT_EQ(adv.to_vector<double>(), d.x.to_vector<double>());  // nothing broken: x unchanged
+}
