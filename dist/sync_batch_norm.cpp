@@ -30,9 +30,10 @@ void all_reduce_stats(ops::ChannelStats& st) {
   st.count = static_cast<int64_t>(buf[2 * C]);
 }
 
-void all_reduce_backward_sums(std::vector<double>& sum_g, std::vector<double>& sum_gx) {
+void all_reduce_backward_sums(Tensor& sum_g_t, Tensor& sum_gx_t) {
   Communicator& comm = world();
   if (comm.size() == 1) return;
+  std::vector<double> sum_g = sum_g_t.to_vector<double>(), sum_gx = sum_gx_t.to_vector<double>();
   size_t C = sum_g.size();
   std::vector<double> buf(sum_g);
   buf.insert(buf.end(), sum_gx.begin(), sum_gx.end());
@@ -40,8 +41,11 @@ void all_reduce_backward_sums(std::vector<double>& sum_g, std::vector<double>& s
   comm.all_reduce(buf.data(), static_cast<int64_t>(buf.size()), ReduceOp::Sum, "synchronised batch norm (backward)");
   if (buf[2 * C] != static_cast<double>(C) * comm.size())
     fail("synchronised batch norm (backward): the ranks reached different layers (this rank: ", C, " channels)");
-  sum_g.assign(buf.begin(), buf.begin() + C);
-  sum_gx.assign(buf.begin() + C, buf.begin() + 2 * C);
+  // MPI sums on the host (GPU ranks stage through host memory).
+  Device dev = sum_g_t.device();
+  auto C64 = static_cast<int64_t>(C);
+  sum_g_t = Tensor::from_vector<double>(std::vector<double>(buf.begin(), buf.begin() + C64), {C64}, dev);
+  sum_gx_t = Tensor::from_vector<double>(std::vector<double>(buf.begin() + C64, buf.begin() + 2 * C64), {C64}, dev);
 }
 
 }  // namespace

@@ -54,6 +54,30 @@ ADVCL_HD void bn_mean_var(double sum, double sum_sq, double count, double& mean,
   var = var > 0 ? var : 0;
 }
 
+// Training, channel by channel: the mean and 1/sqrt(var + eps) to normalise
+// with, from the batch sums, and the momentum update of the running
+// statistics (either pointer may be null) with the UNBIASED variance
+// var * count / (count - 1).
+template <class R>
+ADVCL_HD void bn_train_channel(double sum, double sum_sq, double count, double eps, double momentum, R* running_mean,
+                               R* running_var, double& mean, double& invstd) {
+  double var;
+  bn_mean_var(sum, sum_sq, count, mean, var);
+  invstd = 1.0 / sqrt(var + eps);
+  if (running_mean)
+    *running_mean = static_cast<R>((1 - momentum) * static_cast<double>(*running_mean) + momentum * mean);
+  if (running_var)
+    *running_var =
+        static_cast<R>((1 - momentum) * static_cast<double>(*running_var) + momentum * var * (count / (count - 1)));
+}
+
+// Eval: normalise with the running statistics.
+template <class R>
+ADVCL_HD void bn_eval_channel(R running_mean, R running_var, double eps, double& mean, double& invstd) {
+  mean = static_cast<double>(running_mean);
+  invstd = 1.0 / sqrt(static_cast<double>(running_var) + eps);
+}
+
 // y = (x - mean) * invstd * w + b, for one element.
 template <class T>
 ADVCL_HD T bn_normalize(T x, double mean, double invstd, double w, double b) {

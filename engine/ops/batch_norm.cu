@@ -78,7 +78,42 @@ struct BackwardElem {
   }
 };
 
+template <class R>
+struct TrainChannels {
+  const double *sum, *sum_sq;
+  double count, eps, momentum;
+  R *running_mean, *running_var;
+  double *mean, *invstd;
+  __device__ void operator()(int64_t c) const {
+    kernels::bn_train_channel(sum[c], sum_sq[c], count, eps, momentum, running_mean ? running_mean + c : nullptr,
+                              running_var ? running_var + c : nullptr, mean[c], invstd[c]);
+  }
+};
+
+template <class R>
+struct EvalChannels {
+  const R *running_mean, *running_var;
+  double eps;
+  double *mean, *invstd;
+  __device__ void operator()(int64_t c) const {
+    kernels::bn_eval_channel(running_mean[c], running_var[c], eps, mean[c], invstd[c]);
+  }
+};
+
 }  // namespace
+
+template <class R>
+void bn_train_channels(const double* sum, const double* sum_sq, int64_t C, double count, double eps, double momentum,
+                       R* running_mean, R* running_var, double* mean, double* invstd) {
+  cuda::launch("batch_norm", C,
+               TrainChannels<R>{sum, sum_sq, count, eps, momentum, running_mean, running_var, mean, invstd});
+}
+
+template <class R>
+void bn_eval_channels(const R* running_mean, const R* running_var, int64_t C, double eps, double* mean,
+                      double* invstd) {
+  cuda::launch("batch_norm", C, EvalChannels<R>{running_mean, running_var, eps, mean, invstd});
+}
 
 template <class T>
 void bn_channel_sums(const T* x, const BNShape& s, double* sum, double* sum_sq) {
@@ -115,7 +150,10 @@ void bn_backward_elem(const T* g, const T* x, const BNShape& s, const double* me
                                 const double*, T*);                                                               \
   template void bn_backward_sums<T>(const T*, const T*, const BNShape&, const double*, double*, double*);          \
   template void bn_backward_elem<T>(const T*, const T*, const BNShape&, const double*, const double*, const double*, \
-                                    const double*, const double*, bool, double, T*);
+                                    const double*, const double*, bool, double, T*);                               \
+  template void bn_train_channels<T>(const double*, const double*, int64_t, double, double, double, T*, T*,       \
+                                     double*, double*);                                                           \
+  template void bn_eval_channels<T>(const T*, const T*, int64_t, double, double*, double*);
 ADVCL_BN(float)
 ADVCL_BN(double)
 

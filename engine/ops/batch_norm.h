@@ -38,7 +38,8 @@ ChannelStats batch_norm_stats(const Tensor& x);
 // ranks or summed over a group). The backward's per-channel sums pass
 // through `reduce_backward_sums` (identity when null) so that a synchronised
 // mode can all-reduce them too.
-using ReduceSums = void (*)(std::vector<double>& sum_g, std::vector<double>& sum_gx);
+// The sums are float64 [C] tensors on the input's device, replaced in place.
+using ReduceSums = void (*)(Tensor& sum_g, Tensor& sum_gx);
 Tensor batch_norm_with_stats(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                              const Tensor& running_var, const ChannelStats& stats, BatchNormOptions opt,
                              ReduceSums reduce_backward_sums = nullptr);
