@@ -198,9 +198,9 @@ int cmd_finetune(int argc, char** argv) {
   loop.metadata[kHistoryKey] = history.encode();
   if (root)
     std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %lld steps, batch %lld, lr %g, %s params trained\n",
-               mode, static_cast<long long>(classes), static_cast<long long>(epochs),
-               static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(batch_size), lr,
-               step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier");
+                 mode, static_cast<long long>(classes), static_cast<long long>(epochs),
+                 static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(batch_size), lr,
+                 step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier");
   if (comm.distributed() && root)
     std::fprintf(stderr, "finetune %s: data parallel over %d ranks, %lld images each per step%s\n", mode, comm.size(),
                  static_cast<long long>(lo.batch_size),
