@@ -2,21 +2,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "engine/ops.h"
-#include "engine/ops/gemm.h"
+#include "engine/onednn_matmul.h"
 #include "engine/parallel.h"
 
 namespace advcl::method {
 
 namespace {
 
-constexpr int64_t kRowBlock = 2048;         // rows per CPU distance GEMM (bounds memory at k = 500)
+constexpr int64_t kAssignChunk = 256;      // rows per CPU distance GEMM (one thread's; 512 KB of scores at k = 500)
 constexpr int64_t kDeviceRowBlock = 16384;  // rows per GPU GEMM: fewer, larger launches and copies
 constexpr int64_t kSumBlock = 1024;         // rows per partial sum in k-means++ (fixed: results do not
                                             // depend on the number of threads)
-constexpr int64_t kDimChunk = 64;           // dimensions per partial distance / per centroid-update task
+constexpr int64_t kDimChunk = 64;           // dimensions per partial sum of a k-means++ distance
 
 // The features on the CPU in their own precision (float32 or float64: `x32`
 // or `x64`), a float32 copy for the distance GEMM, and the squared norms.
@@ -71,66 +72,160 @@ double exact_sqdist(const S* x, const double* c, int64_t D) {
   return s;
 }
 
+// exact_sqdist for four rows at once: four independent sums, each in the same
+// order as exact_sqdist (so the same bits), which the CPU overlaps.
+template <class S>
+void exact_sqdist4(const S* const x[4], const double* const c[4], int64_t D, double out[4]) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int64_t t = 0; t < D; ++t) {
+    double d0 = static_cast<double>(x[0][t]) - c[0][t], d1 = static_cast<double>(x[1][t]) - c[1][t];
+    double d2 = static_cast<double>(x[2][t]) - c[2][t], d3 = static_cast<double>(x[3][t]) - c[3][t];
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+}
+
+// Eight float32 lanes as a GCC vector type: the AVX2 clone of a function and
+// the baseline (SSE2) one do the same operations in the same order (no FMA),
+// so they give the same bits.
+typedef float Lanes8 __attribute__((vector_size(32)));
+typedef int Mask8 __attribute__((vector_size(32)));
+
+// s[j] = csq[j] - 2 s[j] (the products in, the scores out); returns the least score.
+__attribute__((target_clones("avx2", "default"))) float scores_and_min(const float* csq, float* s, int64_t k) {
+  Lanes8 best;
+  for (int l = 0; l < 8; ++l) best[l] = std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    Lanes8 a, b;
+    std::memcpy(&a, csq + j, sizeof a);
+    std::memcpy(&b, s + j, sizeof b);
+    Lanes8 v = a - 2.0f * b;
+    std::memcpy(s + j, &v, sizeof v);
+    best = v < best ? v : best;
+  }
+  float m = std::numeric_limits<float>::infinity();
+  for (int l = 0; l < 8; ++l) m = std::min(m, best[l]);
+  for (; j < k; ++j) {
+    s[j] = csq[j] - 2.0f * s[j];
+    m = std::min(m, s[j]);
+  }
+  return m;
+}
+
+// Appends, in increasing order, every j with s[j] <= limit.
+__attribute__((target_clones("avx2", "default"))) void collect_at_most(const float* s, int64_t k, float limit,
+                                                                         std::vector<int64_t>& out) {
+  int64_t j = 0;
+  Lanes8 lim = limit - Lanes8{};
+  for (; j + 8 <= k; j += 8) {
+    Lanes8 v;
+    std::memcpy(&v, s + j, sizeof v);
+    Mask8 hit = v <= lim;
+    bool any = false;
+    for (int l = 0; l < 8; ++l) any |= hit[l] != 0;
+    if (!any) continue;
+    for (int l = 0; l < 8; ++l)
+      if (hit[l]) out.push_back(j + l);
+  }
+  for (; j < k; ++j)
+    if (s[j] <= limit) out.push_back(j);
+}
+
 // Nearest centroid of every row, and the exact squared distance to it.
 //
-// Screening: score_j = ||c_j||^2 - 2 x.c_j, with x.c_j from a float32 GEMM.
-// The float32 products carry an error of at most (D + 3) u ||x|| ||c_j||
-// (u = 2^-24: D-term dot products in any summation order, plus rounding x and
-// c to float32), so every centroid whose score is within twice that bound of
-// the best score is a candidate for the true nearest one. With a single
-// candidate (nearly every row) it is the nearest; with several, their float64
-// distances decide (lowest index on exact ties, as a plain loop would). The
-// kept distance is always recomputed in float64, so inertia and convergence
-// are those of exact arithmetic.
+// Screening: score_j = ||c_j||^2 - 2 x.c_j in float32, with x.c_j from a
+// float32 GEMM. Its error is at most e = 2 gamma ||x|| cmax (the products:
+// gamma = n u / (1 - n u), n = D + 3, u = 2^-24, for D-term dot products in any
+// summation order plus rounding x and c to float32) + 2u (cmax^2 + ||x|| cmax)
+// (rounding ||c||^2 and the subtraction), so the truly nearest centroid scores
+// at most 2e above the best score. Every centroid within that window is a
+// candidate: with one candidate (nearly every row) it is the nearest; with
+// several, their float64 distances decide (lowest index on exact ties, as a
+// plain loop would). The kept distance is always recomputed in float64, so
+// labels, inertia and convergence are those of exact arithmetic whatever the
+// GEMM's rounding, thread count or blocking.
+//
+// Rows go in chunks to the threads (dynamic: a core taken by another process
+// does not hold the others up); each thread runs its chunk's GEMM alone and
+// scans the products while they are in its cache.
 void assign_cpu(const Data& d, const std::vector<double>& c, int64_t k, std::vector<int32_t>& labels,
                 std::vector<double>& dist) {
-  int64_t D = d.D;
-  std::vector<float> c32(c.begin(), c.end());
+  const int64_t D = d.D;
+  std::vector<float> c32(c.begin(), c.end()), csq32(k);
   std::vector<double> csq(k);
   double cmax = 0;
   for (int64_t j = 0; j < k; ++j) {
     double s = 0;
     for (int64_t t = 0; t < D; ++t) s += c[j * D + t] * c[j * D + t];
     csq[j] = s;
+    csq32[j] = static_cast<float>(s);
     cmax = std::max(cmax, std::sqrt(s));
   }
-  // Twice the score error bound, per unit of ||x|| cmax: gamma = n u / (1 - n u)
-  // with n = D + 3, and a margin for the float64 rounding of the scores.
-  const double nu = (static_cast<double>(D) + 3.0) * std::ldexp(1.0, -24);
+  const double u = std::ldexp(1.0, -24), nu = (static_cast<double>(D) + 3.0) * u;
   if (nu >= 0.5) fail("kmeans: ", D, " dimensions are too many for float32 distance screening");
-  const double rel = 2.0 * 2.0 * nu / (1.0 - nu) * 1.001;
-  std::vector<float> dots(static_cast<size_t>(std::min(kRowBlock, d.N) * k));
+  const double gamma = nu / (1.0 - nu);
+  const int64_t chunks = (d.N + kAssignChunk - 1) / kAssignChunk;
   with_rows(d, [&](const auto* xs) {
-    for (int64_t r0 = 0; r0 < d.N; r0 += kRowBlock) {
-      int64_t rows = std::min(kRowBlock, d.N - r0);
-      ops::gemm<float>(Device::cpu(), false, true, rows, k, D, 1.0f, d.x32 + r0 * D, D, c32.data(), D, 0.0f,
-                       dots.data(), k);
-      parallel_for(rows, [&](int64_t r) {
-        const float* dr = dots.data() + r * k;
-        int64_t i = r0 + r;
-        double best = std::numeric_limits<double>::infinity();
-        int64_t arg = 0;
-        for (int64_t j = 0; j < k; ++j) {
-          double v = csq[j] - 2.0 * static_cast<double>(dr[j]);
-          if (v < best) {
-            best = v;
-            arg = j;
+#pragma omp parallel
+    {
+      std::vector<float> score(static_cast<size_t>(kAssignChunk * k));
+      std::vector<int64_t> candidates;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        int64_t r0 = chunk * kAssignChunk, rows = std::min(kAssignChunk, d.N - r0);
+        onednn::sgemm(false, true, rows, k, D, d.x32 + r0 * D, D, c32.data(), D, score.data(), k);
+        // Screen each row: the lowest-index candidate, or the float64 decision among several.
+        for (int64_t r = 0; r < rows; ++r) {
+          int64_t i = r0 + r;
+          float* sr = score.data() + r * k;
+          float best = scores_and_min(csq32.data(), sr, k);
+          double xn = std::sqrt(d.sq[i]);
+          double e = (2.0 * gamma * xn * cmax + 2.0 * u * (cmax * cmax + xn * cmax)) * 1.001;
+          double wd = static_cast<double>(best) + 2.0 * e;
+          float window = static_cast<float>(wd);
+          if (static_cast<double>(window) < wd) window = std::nextafter(window, std::numeric_limits<float>::infinity());
+          candidates.clear();
+          collect_at_most(sr, k, window, candidates);
+          labels[i] = static_cast<int32_t>(candidates.front());  // the lowest-index candidate
+          dist[i] = -1;                                          // exact distance still to compute
+          if (candidates.size() == 1) continue;
+          const auto* xi = xs + i * D;
+          double exact = exact_sqdist(xi, c.data() + candidates[0] * D, D);
+          for (size_t m = 1; m < candidates.size(); ++m) {
+            double v = exact_sqdist(xi, c.data() + candidates[m] * D, D);
+            if (v < exact) {  // strict: ties keep the lower index
+              exact = v;
+              labels[i] = static_cast<int32_t>(candidates[m]);
+            }
           }
+          dist[i] = exact;
         }
-        double window = best + rel * std::sqrt(d.sq[i]) * cmax;
-        const auto* xi = xs + i * D;
-        double exact = exact_sqdist(xi, c.data() + arg * D, D);
-        for (int64_t j = 0; j < k; ++j) {
-          if (j == arg || csq[j] - 2.0 * static_cast<double>(dr[j]) > window) continue;
-          double e = exact_sqdist(xi, c.data() + j * D, D);
-          if (e < exact || (e == exact && j < arg)) {
-            exact = e;
-            arg = j;
+        // The float64 distance of the rows with one candidate, four rows at a time.
+        int64_t pending[4], n = 0;
+        auto flush = [&] {
+          const double* cs[4];
+          decltype(xs) rows4[4];
+          for (int64_t m = 0; m < 4; ++m) {
+            int64_t i = pending[m < n ? m : 0];
+            rows4[m] = xs + i * D;
+            cs[m] = c.data() + static_cast<int64_t>(labels[i]) * D;
           }
+          double out[4];
+          exact_sqdist4(rows4, cs, D, out);
+          for (int64_t m = 0; m < n; ++m) dist[pending[m]] = out[m];
+          n = 0;
+        };
+        for (int64_t i = r0; i < r0 + rows; ++i) {
+          if (dist[i] >= 0) continue;
+          pending[n++] = i;
+          if (n == 4) flush();
         }
-        labels[i] = static_cast<int32_t>(arg);
-        dist[i] = exact;
-      }, 64);
+        if (n > 0) flush();
+      }
     }
   });
 }
@@ -170,23 +265,43 @@ double assign(const Data& d, const std::vector<double>& c, int64_t k, std::vecto
   return inertia;
 }
 
-// ||x - c||^2 in float64, in chunks of kDimChunk dimensions, stopping as soon
-// as the partial sum reaches `limit` (it can only grow): k-means++ only needs
-// the distance where it is below the point's current nearest one, and most
-// points are far from a new centre, so most rows are read only in part. The
-// value returned below `limit` is the full sum, the same whether or not other
-// rows stopped early.
-template <class S>
-double sqdist_below(const S* x, const S* c, int64_t D, double limit) {
+// ||x - c||^2 in chunks of kDimChunk dimensions, stopping as soon as the
+// partial sum reaches `limit` (it can only grow): k-means++ only needs the
+// distance where it is below the point's current nearest one, so rows far
+// from a new centre are read only in part. The value returned below `limit`
+// is the full sum, the same whether or not other rows stopped early.
+//
+// float64 features: float64 arithmetic. float32 features: float32 differences
+// and squares, summed in 8 lanes per chunk and the chunks in float64 (relative
+// error ~1e-6; these distances only weight the draws), in Lanes8.
+double sqdist_below(const double* x, const double* c, int64_t D, double limit) {
   double s = 0;
   for (int64_t t0 = 0; t0 < D; t0 += kDimChunk) {
     int64_t t1 = std::min(D, t0 + kDimChunk);
     double part = 0;
-#pragma omp simd reduction(+ : part)
-    for (int64_t t = t0; t < t1; ++t) {
-      double diff = static_cast<double>(x[t]) - static_cast<double>(c[t]);
-      part += diff * diff;
+    for (int64_t t = t0; t < t1; ++t) part += (x[t] - c[t]) * (x[t] - c[t]);
+    s += part;
+    if (s >= limit) break;
+  }
+  return s;
+}
+
+__attribute__((target_clones("avx2", "default"))) double sqdist_below(const float* x, const float* c, int64_t D,
+                                                                        double limit) {
+  double s = 0;
+  for (int64_t t0 = 0; t0 < D; t0 += kDimChunk) {
+    int64_t t1 = std::min(D, t0 + kDimChunk), t = t0;
+    Lanes8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; t + 8 <= t1; t += 8) {
+      Lanes8 a, b;
+      std::memcpy(&a, x + t, sizeof a);
+      std::memcpy(&b, c + t, sizeof b);
+      Lanes8 diff = a - b;
+      acc += diff * diff;
     }
+    double part = 0;
+    for (int l = 0; l < 8; ++l) part += static_cast<double>(acc[l]);
+    for (; t < t1; ++t) part += static_cast<double>((x[t] - c[t]) * (x[t] - c[t]));
     s += part;
     if (s >= limit) break;
   }
@@ -253,7 +368,7 @@ std::vector<double> init_plus_plus(const Data& d, int64_t k, RngKey key) {
 // Centroid update: each centroid moves to the mean of its points. The rows
 // of each cluster are summed in index order (so the result is the same for
 // any number of threads, and bit for bit what a plain loop gives), one
-// (cluster, block of dimensions) per task.
+// cluster per task, whole rows at a time.
 template <class S>
 void update_centroids(const S* x, int64_t N, int64_t D, int64_t k, const std::vector<int32_t>& labels,
                       std::vector<double>& dist, std::vector<double>& c) {
@@ -262,18 +377,21 @@ void update_centroids(const S* x, int64_t N, int64_t D, int64_t k, const std::ve
   for (int64_t j = 0; j < k; ++j) start[j + 1] += start[j];
   std::vector<int64_t> fill(start.begin(), start.end() - 1);
   for (int64_t i = 0; i < N; ++i) order[fill[labels[i]]++] = i;
-  int64_t chunks = (D + kDimChunk - 1) / kDimChunk;
-  parallel_for(k * chunks, [&](int64_t task) {
-    int64_t j = task / chunks, t0 = (task % chunks) * kDimChunk, t1 = std::min(D, t0 + kDimChunk);
-    int64_t n = start[j + 1] - start[j];
-    if (n == 0) return;
-    double sum[kDimChunk] = {};
-    for (int64_t m = start[j]; m < start[j + 1]; ++m) {
-      const S* row = x + order[m] * D;
-      for (int64_t t = t0; t < t1; ++t) sum[t - t0] += static_cast<double>(row[t]);
+#pragma omp parallel
+  {
+    std::vector<double> sum(D);
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t n = start[j + 1] - start[j];
+      if (n == 0) continue;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t m = start[j]; m < start[j + 1]; ++m) {
+        const S* row = x + order[m] * D;
+        for (int64_t t = 0; t < D; ++t) sum[t] += static_cast<double>(row[t]);
+      }
+      for (int64_t t = 0; t < D; ++t) c[j * D + t] = sum[t] / static_cast<double>(n);
     }
-    for (int64_t t = t0; t < t1; ++t) c[j * D + t] = sum[t - t0] / static_cast<double>(n);
-  }, 2);
+  }
   // An empty cluster takes the point farthest from its centroid (in cluster order).
   for (int64_t j = 0; j < k; ++j) {
     if (start[j + 1] > start[j]) continue;

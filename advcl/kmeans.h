@@ -8,8 +8,10 @@
 // screens: wherever float32 rounding could change which centroid is nearest,
 // float64 distances decide, and the kept distances (hence inertia and
 // convergence) are always float64. Labels are therefore those of exact float64
-// arithmetic (see assign_cpu in kmeans.cpp). Centroids, k-means++ distances and
-// the update step are float64. Results do not depend on the number of threads.
+// arithmetic (see assign_cpu in kmeans.cpp). Centroids and the update step are
+// float64; k-means++ weighs its draws with float32 distances for float32
+// features (float64 for float64 ones). Results do not depend on the number of
+// threads.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,10 @@
 // Timings of the engine's heavy ops at ResNet-18 (CIFAR) shapes. Prints one
 // JSON object per line: {"name": ..., "ms": ...} (median of the runs).
 // Run through bench/run.py, which times PyTorch on the same shapes and threads.
-//   advcl_bench [--threads N] [--batch B] [--repeat R] [--dtype float32]
+//   advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] [--matmul-path onednn|blas]
+// --only times just the ops whose name contains SUBSTRING; --matmul-path picks
+// the library float32 matrix products use (blas: the OpenBLAS path, as before
+// the oneDNN matmul).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -46,6 +49,7 @@ struct ConvCase {
 int main(int argc, char** argv) {
   int threads = 1, repeat = 5;
   int64_t batch = 128;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -58,14 +62,26 @@ int main(int argc, char** argv) {
     if (a == "--threads") threads = std::atoi(next());
     else if (a == "--batch") batch = std::atoll(next());
     else if (a == "--repeat") repeat = std::atoi(next());
-    else {
-      std::fprintf(stderr, "usage: advcl_bench [--threads N] [--batch B] [--repeat R]\n");
+    else if (a == "--only") only = next();
+    else if (a == "--matmul-path") {
+      std::string p = next();
+      if (p != "onednn" && p != "blas") {
+        std::fprintf(stderr, "advcl_bench: --matmul-path must be onednn or blas, not %s\n", p.c_str());
+        return 2;
+      }
+      ops::set_matmul_cpu_path(p == "blas" ? ops::MatmulCpuPath::Blas : ops::MatmulCpuPath::OneDnn);
+    } else {
+      std::fprintf(stderr,
+                   "usage: advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] "
+                   "[--matmul-path onednn|blas]\n");
       return 2;
     }
   }
   set_num_threads(threads);
-  std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d\n", threads, static_cast<long long>(batch),
-               repeat);
+  std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d, float32 matmul through %s\n", threads,
+               static_cast<long long>(batch), repeat,
+               ops::matmul_cpu_path() == ops::MatmulCpuPath::Blas ? "OpenBLAS" : "oneDNN");
+  auto wanted = [&](const std::string& name) { return only.empty() || name.find(only) != std::string::npos; };
   // The distinct convolutions of ResNet-18 (CIFAR), by input size.
   const ConvCase convs[] = {
       {"conv_stem_3_64_32", 3, 64, 32, 3, 1, 1},    {"conv_64_64_32", 64, 64, 32, 3, 1, 1},
@@ -76,6 +92,10 @@ int main(int argc, char** argv) {
   };
   uint32_t step = 0;
   for (const ConvCase& c : convs) {
+    if (!wanted(c.name)) {
+      step += 2;  // the same data for the others as in a full run
+      continue;
+    }
     Tensor x = ops::rand_uniform({batch, c.cin, c.hw, c.hw}, {1, 0, step++, 0}, -1, 1);
     Tensor w = ops::rand_uniform({c.cout, c.cin, c.k, c.k}, {1, 0, step++, 0}, -0.1, 0.1);
     x.set_requires_grad();
@@ -90,7 +110,7 @@ int main(int argc, char** argv) {
              grad(y, {x, w}, Tensor::ones(y.shape()));
            }, repeat));
   }
-  {
+  if (wanted("linear_512x512_b512")) {
     Tensor x = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -1, 1).set_requires_grad();
     Tensor w = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();
     Tensor b = ops::rand_uniform({512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();

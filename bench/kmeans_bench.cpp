@@ -3,6 +3,8 @@
 // bench/kmeans_bench.py, which makes the features, and times scikit-learn and
 // faiss from the initial centroids written here (--init-out).
 //   advcl_kmeans_bench --features F.safetensors --k K --iterations I [--threads N] [--seed S] [--init-out F]
+//                      [--init-in F]
+// --init-in starts Lloyd from the centroids `init` of F instead of running k-means++.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +25,7 @@ double ms_since(std::chrono::steady_clock::time_point a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string features, init_out;
+  std::string features, init_out, init_in;
   int64_t k = 500;
   int iterations = 10, threads = 1;
   uint64_t seed = 0;
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
     const char* v = argv[++i];
     if (a == "--features") features = v;
     else if (a == "--init-out") init_out = v;
+    else if (a == "--init-in") init_in = v;
     else if (a == "--k") k = std::atoll(v);
     else if (a == "--iterations") iterations = std::atoi(v);
     else if (a == "--threads") threads = std::atoi(v);
@@ -43,7 +46,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: advcl_kmeans_bench --features F --k K --iterations I [--threads N] [--seed S] "
-                   "[--init-out F]\n");
+                   "[--init-out F] [--init-in F]\n");
       return 2;
     }
   }
@@ -52,9 +55,14 @@ int main(int argc, char** argv) {
     set_num_threads(threads);
     Tensor x = load_safetensors(features).tensors.at("x");
     auto t0 = std::chrono::steady_clock::now();
-    Tensor init = method::kmeans_plus_plus_init(x, k, RngKey{seed, static_cast<uint32_t>(RngPurpose::KMeans), 0, 0});
-    std::printf("{\"name\": \"kmeans++\", \"ms\": %.3f}\n", ms_since(t0));
-    std::fflush(stdout);
+    Tensor init;
+    if (!init_in.empty()) {
+      init = load_safetensors(init_in).tensors.at("init");
+    } else {
+      init = method::kmeans_plus_plus_init(x, k, RngKey{seed, static_cast<uint32_t>(RngPurpose::KMeans), 0, 0});
+      std::printf("{\"name\": \"kmeans++\", \"ms\": %.3f}\n", ms_since(t0));
+      std::fflush(stdout);
+    }
     if (!init_out.empty()) save_safetensors(init_out, {{"init", init}});
     method::KMeansOptions opt;
     opt.max_iterations = iterations;

@@ -3,6 +3,13 @@
 same thread count, and prints the ratio (ours / PyTorch; below 1 = we are faster).
 
     python3 bench/run.py [--build build/cpu] [--threads 2] [--batch 128] [--repeat 5]
+                         [--only SUBSTRING] [--matmul-path onednn|blas]
+
+--only times just the ops whose name contains SUBSTRING (e.g. linear);
+--matmul-path blas sends advcl's float32 matrix products through OpenBLAS,
+as before they went through oneDNN. Both sides run with the same thread
+count: OMP_NUM_THREADS (and OPENBLAS_NUM_THREADS) for both processes, and
+torch.set_num_threads for PyTorch.
 
 PyTorch (`pip install torch`) is needed only here, never by the build or tests.
 """
@@ -34,12 +41,14 @@ def median_ms(f, repeat):
     return statistics.median(times)
 
 
-def torch_timings(threads, batch, repeat):
+def torch_timings(threads, batch, repeat, only):
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(threads)
     out = {}
     for name, cin, cout, hw, k, s, p in CONVS:
+        if only and only not in name:
+            continue
         x = torch.rand(batch, cin, hw, hw, requires_grad=True)
         w = (torch.rand(cout, cin, k, k) * 0.2 - 0.1).requires_grad_()
 
@@ -53,6 +62,8 @@ def torch_timings(threads, batch, repeat):
 
         out[name + ".fwd"] = median_ms(fwd, repeat)
         out[name + ".fwd_bwd"] = median_ms(fwd_bwd, repeat)
+    if only and only not in "linear_512x512_b512":
+        return out, torch.__version__, torch.get_num_threads()
     x = torch.rand(512, 512, requires_grad=True)
     w = (torch.rand(512, 512) * 0.1 - 0.05).requires_grad_()
     b = (torch.rand(512) * 0.1 - 0.05).requires_grad_()
@@ -71,24 +82,30 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", default="", help="time only the ops whose name contains this")
+    ap.add_argument("--matmul-path", default="onednn", choices=["onednn", "blas"])
     a = ap.parse_args()
+    # Set before torch loads its OpenMP runtime, for this process and ours alike.
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[v] = str(a.threads)
     binary = os.path.join(a.build, "bin", "advcl_bench")
     if not os.path.exists(binary):
         sys.exit(f"bench: {binary} not found; run `make bench` (it builds it)")
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
-    res = subprocess.run([binary, "--threads", str(a.threads), "--batch", str(a.batch), "--repeat", str(a.repeat)],
-                         capture_output=True, text=True, env=env, check=True)
+    cmd = [binary, "--threads", str(a.threads), "--batch", str(a.batch), "--repeat", str(a.repeat),
+           "--matmul-path", a.matmul_path] + (["--only", a.only] if a.only else [])
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     ours = {}
     for line in res.stdout.splitlines():
         d = json.loads(line)
         ours[d["name"]] = d["ms"]
     try:
-        theirs, version, torch_threads = torch_timings(a.threads, a.batch, a.repeat)
+        theirs, version, torch_threads = torch_timings(a.threads, a.batch, a.repeat, a.only)
     except ImportError:
         sys.exit("bench: PyTorch is not installed (pip install torch); our timings:\n" + res.stdout)
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"advcl threads {a.threads}, PyTorch {version} threads {torch_threads}; batch {a.batch}; "
-          f"median of {a.repeat}")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; advcl threads {a.threads} "
+          f"(float32 matmul: {a.matmul_path}), PyTorch {version} torch.get_num_threads() {torch_threads}; "
+          f"batch {a.batch}; median of {a.repeat}")
     print(f"{'op':34s} {'advcl ms':>10s} {'torch ms':>10s} {'ratio':>7s}")
     ratios = []
     for name, ms in ours.items():
@@ -98,7 +115,8 @@ def main():
         print(f"{name:34s} {ms:10.2f} {t:10.2f} {r:7.2f}")
     total_ours = sum(v for k, v in ours.items() if k.endswith("fwd_bwd"))
     total_theirs = sum(v for k, v in theirs.items() if k.endswith("fwd_bwd"))
-    print(f"{'total fwd+bwd':34s} {total_ours:10.2f} {total_theirs:10.2f} {total_ours / total_theirs:7.2f}")
+    if total_theirs:
+        print(f"{'total fwd+bwd':34s} {total_ours:10.2f} {total_theirs:10.2f} {total_ours / total_theirs:7.2f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "engine/counters.h"
 #include "engine/onednn_util.h"
@@ -26,20 +27,29 @@ struct Descs {
         c({M, N}, dt::f32, memory::dims{ldc, 1}) {}
 };
 
+struct Plan {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul prim;
+};
+
 using Key = std::array<int64_t, 8>;
 
-const dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
-                                  int64_t ldc) {
+const Plan& plan_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
   static std::mutex mu;
-  static std::map<Key, std::unique_ptr<dnnl::matmul>> cache;
+  static std::map<Key, std::unique_ptr<Plan>> cache;
   Key key{ta, tb, M, N, K, lda, ldb, ldc};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   Descs d(ta, tb, M, N, K, lda, ldb, ldc);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(d.a, d.b, d.c), cpu_engine());
+  // Scratch memory comes from the caller's thread (below), so that one
+  // primitive may run in several threads at once (the library's own
+  // scratchpad is shared and allows no such thing in Debian's build).
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(d.a, d.b, d.c), attr, cpu_engine());
   counters::bump("onednn.matmul.primitive");
-  return *cache.emplace(key, std::make_unique<dnnl::matmul>(pd)).first->second;
+  return *cache.emplace(key, std::make_unique<Plan>(Plan{pd, dnnl::matmul(pd)})).first->second;
 }
 
 }  // namespace
@@ -47,12 +57,16 @@ const dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
            float* C, int64_t ldc) {
   guarded("matmul", "sgemm", [&] {
-    const dnnl::matmul& p = primitive_for(ta, tb, M, N, K, lda, ldb, ldc);
+    const Plan& p = plan_for(ta, tb, M, N, K, lda, ldb, ldc);
     Descs d(ta, tb, M, N, K, lda, ldb, ldc);
     auto& eng = cpu_engine();
     memory a(d.a, eng, const_cast<float*>(A)), b(d.b, eng, const_cast<float*>(B)), c(d.c, eng, C);
+    thread_local std::vector<unsigned char> scratch;
+    memory::desc sd = p.pd.scratchpad_desc();
+    if (scratch.size() < sd.get_size()) scratch.resize(sd.get_size());
+    memory sm(sd, eng, scratch.data());
     dnnl::stream s(eng);
-    p.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    p.prim.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, sm}});
     s.wait();
   });
 }

@@ -12,7 +12,8 @@ namespace advcl::onednn {
 // trans_a) and op(B) [K, N] (B stored [N, K] when trans_b); lda/ldb/ldc are the
 // row lengths as stored, as in engine/blas.h. M, N, K >= 1. One primitive
 // per (shape, transposes, row lengths), cached; each one built bumps the
-// counter "onednn.matmul.primitive".
+// counter "onednn.matmul.primitive". Safe to call from several threads at
+// once; inside an OpenMP parallel region it runs on the calling thread alone.
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc);
 
