@@ -117,6 +117,10 @@ $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# The random fills must equal the CPU generator's bit for bit: no fused
+# multiply-adds there (the host compiler does not fuse `a + (b - a) * u`).
+$(BUILD)/engine/ops/random.cu.o: NVCCFLAGS += -fmad=false
+
 # stb_image_write (a third-party header, compiled in this one file) shifts
 # negative values by design; keep UBSan's shift check away from it.
 $(BUILD)/datasets/stb_image_write_impl.o: CXXFLAGS += -fno-sanitize=shift

@@ -58,7 +58,11 @@ std::string options_json(const CLI::App& app) {
   bool first = true;
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_name() == "--help" || opt->get_name() == "-h" || opt->get_lnames().empty()) continue;
-    std::string v = opt->as<std::string>();
+    // Every value of a list option (--milestones 15,20), else the default.
+    std::string v;
+    const CLI::results_t& given = opt->results();
+    if (given.empty()) v = opt->as<std::string>();
+    for (size_t i = 0; i < given.size(); ++i) v += (i ? "," : "") + given[i];
     r += (first ? "" : ", ") + json_str(opt->get_lnames()[0]) + ": " + json_str(v);
     first = false;
   }
