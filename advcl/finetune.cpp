@@ -4,6 +4,7 @@
 #include <cctype>
 #include <vector>
 
+#include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
 #include "engine/ops.h"
 
@@ -70,6 +71,13 @@ Tensor scaled(const Tensor& loss, const FinetuneStepOptions& opt) {
   return opt.loss_scale == 1 ? loss : ops::mul(loss, opt.loss_scale);
 }
 
+void run_backward(const Tensor& loss, const FinetuneStepOptions& opt) {
+  if (opt.backward)
+    opt.backward(loss);
+  else
+    backward(loss);
+}
+
 double accuracy(const Tensor& logits, const Tensor& labels) {
   return static_cast<double>(count_correct(logits, labels)) / static_cast<double>(labels.numel());
 }
@@ -86,8 +94,7 @@ std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, co
   sgd.zero_grad();
   Tensor logits = model.classifier.forward(feats);
   Tensor loss = ops::cross_entropy(logits, labels, ops::Reduction::Mean);
-  backward(scaled(loss, opt));
-  if (opt.before_step) opt.before_step();
+  run_backward(scaled(loss, opt), opt);
   sgd.step();
   return {{"loss", loss.item()}, {"acc", accuracy(logits, labels)}};
 }
@@ -127,8 +134,7 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
         model.logits(images);
       }
       TradesLoss l = trades_loss(lc, la, labels, opt.beta);
-      backward(scaled(l.total, opt));
-      if (opt.before_step) opt.before_step();
+      run_backward(scaled(l.total, opt), opt);
       sgd.step();
       model.eval();
       return {{"loss", l.total.item()},
@@ -149,7 +155,8 @@ std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::S
   // TRADES' KL / B are per-image means) and the accuracy. The scale makes
   // the averaged gradients the whole batch's (dist/gradient_sync.h).
   opt.loss_scale = dist::local_loss_scale(n, comm);
-  opt.before_step = [&] { dist::average_gradients(sgd.params(), comm); };
+  dist::GradientReducer reducer(sgd.params(), comm);
+  opt.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
   std::map<std::string, double> values = finetune_step(model, sgd, images, labels, opt, start);
   // Global means: sum over ranks of value * count, over the global count.
   // std::map iterates in key order, the same on every rank.

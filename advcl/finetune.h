@@ -32,7 +32,10 @@ struct FinetuneStepOptions {
   double beta = 6.0;      // TRADES
   // Data parallel (docs/distributed.md); the defaults are one process.
   double loss_scale = 1;               // multiplies the loss (a mean over this rank's images)
-  std::function<void()> before_step;   // after backward, before sgd.step() (average the gradients)
+  // Runs the backward pass of the (scaled) loss; the default is engine
+  // backward(). Data parallel: dist::GradientReducer::backward, which also
+  // averages the gradients over the ranks, overlapped with the pass.
+  std::function<void(const Tensor& loss)> backward;
 };
 
 // The parts of the TRADES objective for one batch of B points:
