@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "engine/ops.h"
-#include "engine/onednn_matmul.h"
+#include "engine/blas.h"
 #include "engine/parallel.h"
 
 namespace advcl::method {
@@ -151,7 +151,8 @@ __attribute__((target_clones("avx2", "default"))) void collect_at_most(const flo
 //
 // Rows go in chunks to the threads (dynamic: a core taken by another process
 // does not hold the others up); each thread runs its chunk's GEMM alone and
-// scans the products while they are in its cache.
+// scans the products while they are in its cache (the BLAS runs on the
+// calling thread alone inside a parallel region).
 void assign_cpu(const Data& d, const std::vector<double>& c, int64_t k, std::vector<int32_t>& labels,
                 std::vector<double>& dist) {
   const int64_t D = d.D;
@@ -177,7 +178,7 @@ void assign_cpu(const Data& d, const std::vector<double>& c, int64_t k, std::vec
 #pragma omp for schedule(dynamic, 1)
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         int64_t r0 = chunk * kAssignChunk, rows = std::min(kAssignChunk, d.N - r0);
-        onednn::sgemm(false, true, rows, k, D, d.x32 + r0 * D, D, c32.data(), D, score.data(), k);
+        blas::gemm(false, true, rows, k, D, 1.0f, d.x32 + r0 * D, D, c32.data(), D, 0.0f, score.data(), k);
         // Screen each row: the lowest-index candidate, or the float64 decision among several.
         for (int64_t r = 0; r < rows; ++r) {
           int64_t i = r0 + r;

@@ -2,6 +2,9 @@
 //   C[M, N] = alpha * op(A) op(B) + beta * C
 // with op(A) [M, K] (A stored [K, M] when trans_a), op(B) [K, N].
 // lda/ldb/ldc are the row lengths of A, B, C as stored.
+// OpenBLAS itself runs single-threaded; a large product is split over the
+// OpenMP threads (one thread pool for the whole engine; see blas.cpp). Inside
+// a parallel region it runs on the calling thread alone.
 #pragma once
 #include <cstdint>
 

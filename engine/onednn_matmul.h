@@ -1,7 +1,7 @@
-// float32 matrix products on the CPU through oneDNN's matmul primitive, which
-// runs on the same OpenMP threads as the rest of the engine (OpenBLAS keeps a
-// pool of its own; see bench/README.md). ops::gemm<float> sends CPU products
-// here unless the BLAS path is chosen (ops::set_matmul_cpu_path); float64
+// float32 matrix products on the CPU through oneDNN's matmul primitive, on the
+// same OpenMP threads as the rest of the engine. ops::gemm<float> sends CPU
+// products here when ops::set_matmul_cpu_path(MatmulCpuPath::OneDnn) is
+// chosen (the default is the BLAS, measured faster: bench/README.md); float64
 // stays on the BLAS (oneDNN has no f64).
 #pragma once
 #include <cstdint>

@@ -23,7 +23,7 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // OpenBLAS runs inside our OpenMP threads (engine/blas.cpp)
 }
 
 }  // namespace advcl

@@ -1,7 +1,6 @@
-// The device-dispatching GEMM that matmul and k-means share: on the CPU,
-// float32 through oneDNN's matmul primitive (or the BLAS, see
-// set_matmul_cpu_path in linear.h) and float64 through the BLAS; cuBLAS on the
-// GPU. Row-major, contract as engine/blas.h.
+// The device-dispatching GEMM of matmul: on the CPU the BLAS (float32
+// optionally through oneDNN's matmul primitive, see set_matmul_cpu_path in
+// linear.h), cuBLAS on the GPU. Row-major, contract as engine/blas.h.
 #pragma once
 #include <type_traits>
 

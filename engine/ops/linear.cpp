@@ -9,7 +9,7 @@
 namespace advcl::ops {
 
 namespace {
-std::atomic<MatmulCpuPath> g_matmul_cpu_path{MatmulCpuPath::OneDnn};
+std::atomic<MatmulCpuPath> g_matmul_cpu_path{MatmulCpuPath::Blas};  // measured faster here: bench/README.md
 }  // namespace
 
 MatmulCpuPath matmul_cpu_path() { return g_matmul_cpu_path.load(); }

@@ -1,5 +1,6 @@
-// Matrix products: float32 on the CPU through oneDNN (engine/onednn_matmul.h),
-// float64 through the BLAS, cuBLAS on the GPU (engine/ops/gemm.h).
+// Matrix products: on the CPU through OpenBLAS run inside our OpenMP threads
+// (engine/blas.h), float32 optionally through oneDNN (engine/onednn_matmul.h);
+// cuBLAS on the GPU (engine/ops/gemm.h).
 #pragma once
 #include "engine/tensor.h"
 
@@ -12,8 +13,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 // x [N, in] @ weightᵀ [in, out] + bias [out] (bias may be undefined), as torch.nn.functional.linear.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
-// Which library float32 products on the CPU use: oneDNN (the default) or the
-// BLAS (OpenBLAS sgemm), kept as the second implementation tests compare with.
+// Which library float32 products on the CPU use: the BLAS (OpenBLAS sgemm,
+// the default: its kernels were as fast or faster on the machines measured,
+// see bench/README.md) or oneDNN's matmul primitive, the second
+// implementation the tests compare with.
 enum class MatmulCpuPath { OneDnn, Blas };
 MatmulCpuPath matmul_cpu_path();
 void set_matmul_cpu_path(MatmulCpuPath p);

@@ -1,10 +1,15 @@
-// The oneDNN-backed float32 paths: matmul against plain loops and against the
-// BLAS path, and the primitive caches (what is built, and how often).
+// The float32 matmul paths (oneDNN, and OpenBLAS split over our threads)
+// against plain loops and each other, and the oneDNN primitive caches (what
+// is built, and how often).
 #include <gtest/gtest.h>
 
+#include <array>
+
+#include "engine/blas.h"
 #include "engine/counters.h"
 #include "engine/ops.h"
 #include "engine/ops/gemm.h"
+#include "engine/parallel.h"
 
 using namespace advcl;
 
@@ -26,8 +31,9 @@ std::vector<double> matmul_loops(const Tensor& a, const Tensor& b, bool ta, bool
   return c;
 }
 
-struct PathGuard {  // restores the default path even when an assertion fails
-  ~PathGuard() { ops::set_matmul_cpu_path(ops::MatmulCpuPath::OneDnn); }
+struct PathGuard {  // restores the path in use before, even when an assertion fails
+  ops::MatmulCpuPath saved = ops::matmul_cpu_path();
+  ~PathGuard() { ops::set_matmul_cpu_path(saved); }
 };
 
 }  // namespace
@@ -54,9 +60,12 @@ TEST(OneDnnMatmul, MatchesPlainLoopsAndTheBlasInAllFourTransposes) {
 }
 
 TEST(OneDnnMatmul, HonoursRowLengthsLongerThanTheRows) {
-  // C[2:5 block] of a wider matrix, from sub-blocks of wider A and B: lda, ldb, ldc > the used widths.
+  // A block of a wider C, from sub-blocks of wider A and B: lda, ldb, ldc > the used widths.
+  PathGuard guard;
   const int64_t M = 5, N = 4, K = 6, lda = 9, ldb = 7, ldc = 11;
   std::vector<float> A = rnd({M, lda}, 3).to_vector<float>(), B = rnd({K, ldb}, 4).to_vector<float>();
+  for (auto path : {ops::MatmulCpuPath::OneDnn, ops::MatmulCpuPath::Blas}) {
+  ops::set_matmul_cpu_path(path);
   std::vector<float> C(M * ldc, -7.0f);
   ops::gemm<float>(Device::cpu(), false, false, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), ldc);
   for (int64_t i = 0; i < M; ++i)
@@ -69,6 +78,7 @@ TEST(OneDnnMatmul, HonoursRowLengthsLongerThanTheRows) {
       for (int64_t k = 0; k < K; ++k) want += double(A[i * lda + k]) * B[k * ldb + j];
       EXPECT_NEAR(C[i * ldc + j], want, 1e-5);
     }
+  }
 }
 
 TEST(OneDnnMatmul, LinearGradientsAgreeWithTheBlasPath) {
@@ -89,6 +99,8 @@ TEST(OneDnnMatmul, LinearGradientsAgreeWithTheBlasPath) {
 }
 
 TEST(OneDnnMatmul, OnePrimitivePerShape) {
+  PathGuard guard;
+  ops::set_matmul_cpu_path(ops::MatmulCpuPath::OneDnn);
   Tensor a = rnd({29, 31}, 9), b = rnd({31, 23}, 10), c = rnd({30, 31}, 11);
   int64_t before = counters::get("onednn.matmul.primitive");
   ops::matmul(a, b);
@@ -136,4 +148,31 @@ TEST(OneDnnConv, BackwardPrimitivesAreSharedWithAndWithoutBiasAndBuiltOnFirstUse
     std::vector<float> p = with_bias[t].to_vector<float>(), q = without_bias[t].to_vector<float>();
     for (size_t i = 0; i < p.size(); ++i) ASSERT_EQ(p[i], q[i]) << "gradient " << t << " element " << i;
   }
+}
+
+TEST(BlasGemm, ProductsSplitOverThreadsMatchPlainLoops) {
+  // Above the split threshold, with more rows than columns (split by rows) and
+  // the other way round (by columns), all four transposes, float32 and float64,
+  // and beta = 1 accumulating into C.
+  PathGuard guard;
+  ops::set_matmul_cpu_path(ops::MatmulCpuPath::Blas);
+  int before = num_threads();
+  set_num_threads(2);
+  for (auto [M, N, K] : {std::array<int64_t, 3>{301, 97, 120}, std::array<int64_t, 3>{67, 263, 130}})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        Tensor a = ta ? rnd({K, M}, 30, DType::Float64) : rnd({M, K}, 30, DType::Float64);
+        Tensor b = tb ? rnd({N, K}, 31, DType::Float64) : rnd({K, N}, 31, DType::Float64);
+        std::vector<double> want = matmul_loops(a, b, ta, tb);
+        std::vector<double> got64 = ops::matmul(a, b, ta, tb).to_vector<double>();
+        std::vector<float> got32 = ops::matmul(a.to(DType::Float32), b.to(DType::Float32), ta, tb).to_vector<float>();
+        std::vector<double> acc(M * N, 1.0);  // C = 1 + op(A) op(B)
+        blas::gemm(ta, tb, M, N, K, 1.0, a.data<double>(), a.size(1), b.data<double>(), b.size(1), 1.0, acc.data(), N);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_NEAR(got64[i], want[i], 1e-11) << M << "x" << N << " ta " << ta << " tb " << tb << " element " << i;
+          ASSERT_NEAR(got32[i], want[i], 2e-4) << M << "x" << N << " ta " << ta << " tb " << tb << " element " << i;
+          ASSERT_NEAR(acc[i], want[i] + 1.0, 1e-11) << M << "x" << N << " ta " << ta << " tb " << tb << " element " << i;
+        }
+      }
+  set_num_threads(before);
 }
