@@ -24,6 +24,7 @@ int cmd_eval(int argc, char** argv) {
   double epsilon = 8, step_size = 2;
   int64_t batch_size = 256;
   int threads = 0, workers = 2;
+  std::string device_option = "cpu";
   bool no_random_start = false;
   method::EvalOptions eval;
   app.add_option("--ckpt", ckpt, "finetuned checkpoint (`advcl finetune`'s last.safetensors)")->required();
@@ -36,6 +37,8 @@ int cmd_eval(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", eval.seed, "seed of the random starts")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: OpenMP default)");
+  app.add_option("--device", device_option, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
+      ->capture_default_str();
   app.add_option("--workers", workers, "data loader threads")->capture_default_str();
   app.add_option("--json", json_out, "also write the result to this JSON file");
   try {
@@ -57,6 +60,8 @@ int cmd_eval(int argc, char** argv) {
   apply_threads(threads_only);
 
   std::unique_ptr<method::FinetuneModel> model = method::load_finetuned(ckpt);
+  eval.device = resolve_device(device_option);
+  model->to(eval.device);
   auto ds = load_data(data, data.split);
   if (ds->num_classes != model->num_classes())
     fail("--data: ", ds->num_classes, " classes, the classifier of ", ckpt, " has ", model->num_classes());

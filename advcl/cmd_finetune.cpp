@@ -62,6 +62,7 @@ int cmd_finetune(int argc, char** argv) {
   std::vector<int64_t> milestones{15, 20};
   int eval_steps = 20;
   bool no_resume = false, no_sync_bn = false;
+  std::string device_option = "cpu";
   method::FinetuneStepOptions step_opt;
   app.add_option("--mode", mode_str, "slf, alf or aff")->required();
   app.add_option("--ckpt", ckpt, "pretrained checkpoint (`advcl pretrain` or `advcl simclr`)")->required();
@@ -89,6 +90,8 @@ int cmd_finetune(int argc, char** argv) {
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_option("--device", device_option, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
+      ->capture_default_str();
   app.add_flag("--no-sync-bn", no_sync_bn, "aff under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   try {
     app.parse(argc, argv);
@@ -135,6 +138,8 @@ int cmd_finetune(int argc, char** argv) {
     fail("--ckpt ", ckpt, ": the encoder takes ", encoder->options().in_channels, "-channel images, --data has ",
          train_ds->channels, " (see --channels)");
   method::FinetuneModel model(std::move(encoder), classes, common.seed);
+  const Device device = resolve_device(device_option);  // where the model lives (batches follow it)
+  model.to(device);
   // SLF and ALF train the classifier alone (the encoder stays frozen); AFF trains everything.
   nn::StateDict trained =
       step_opt.mode == method::FinetuneMode::Aff ? model.named_parameters() : model.classifier.named_parameters();
@@ -156,6 +161,7 @@ int cmd_finetune(int argc, char** argv) {
   eval.step = step_opt.step;
   eval.steps = eval_steps;
   eval.seed = common.seed;
+  eval.device = device;
   method::FinetuneReport report;
   report.mode = mode;
   report.pretrained = ckpt;
@@ -207,7 +213,6 @@ int cmd_finetune(int argc, char** argv) {
                  step_opt.mode != method::FinetuneMode::Aff ? "" : bn_sync ? ", batch norm synchronised"
                                                                             : ", batch norm per rank");
 
-  Device device = Device::cpu();  // where the model lives (batches follow it)
   method::LogitsFn logits = [&](const Tensor& x) { return model.logits(x); };
   loop.on_epoch_end = [&](int64_t epoch) -> std::map<std::string, std::string> {
     report.epochs_done = epoch;

@@ -4,6 +4,7 @@
 
 #include "advcl/run_dir.h"
 #include "datasets/load_dataset.h"
+#include "dist/communicator.h"
 #include "engine/parallel.h"
 
 namespace advcl::cli {
@@ -51,6 +52,18 @@ std::shared_ptr<const data::ImageDataset> load_data(const DataOptions& o, const 
 void apply_threads(const CommonOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   std::fprintf(stderr, "threads: %d\n", num_threads());
+}
+
+Device resolve_device(const std::string& device_option) {
+  Device d;
+  try {
+    d = Device::parse(device_option);
+  } catch (const Error& e) {
+    fail("--device: ", e.what());
+  }
+  dist::Communicator& comm = dist::world();
+  if (d.is_cuda() && comm.distributed() && device_option == "cuda") d = Device::cuda(comm.local_rank());
+  return d;
 }
 
 std::string options_json(const CLI::App& app) {

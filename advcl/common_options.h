@@ -7,6 +7,7 @@
 #include <string>
 
 #include "datasets/image_dataset.h"
+#include "engine/device.h"
 
 namespace advcl::cli {
 
@@ -32,6 +33,10 @@ void add_common_options(CLI::App& app, CommonOptions& o);
 std::shared_ptr<const data::ImageDataset> load_data(const DataOptions& o, const std::string& split);
 // Applies --threads.
 void apply_threads(const CommonOptions& o);
+// The device a --device option names ("cpu", "cuda", "cuda:N"; error naming
+// the option otherwise). Under mpirun a plain "cuda" is the rank's local GPU
+// (its local rank), so one command line serves every rank.
+Device resolve_device(const std::string& device_option);
 // The options as a JSON object of strings (for run.json and checkpoint metadata).
 std::string options_json(const CLI::App& app);
 

@@ -53,9 +53,7 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   }
   r.model_options = mo;
   r.model = std::make_unique<nn::ResNet18>(mo);
-  r.device = Device::parse(o.device);
-  // Under mpirun each rank takes its machine's local_rank-th GPU.
-  if (r.device.is_cuda() && comm.distributed() && o.device == "cuda") r.device = Device::cuda(comm.local_rank());
+  r.device = resolve_device(o.device);  // under mpirun, "cuda" is the rank's local GPU
   r.model->to(r.device);
   r.sgd = std::make_unique<nn::Sgd>(r.model->named_parameters(), nn::SgdOptions{o.lr, o.momentum, o.weight_decay});
   data::LoaderOptions lo;

@@ -23,3 +23,15 @@ TEST(OptionsJson, RecordsEveryValueOfAListOptionAndDefaults) {
   EXPECT_EQ(j["lr"], "0.01");  // not given: the default
   EXPECT_FALSE(j.contains("help"));
 }
+
+TEST(ResolveDevice, ParsesTheOptionAndNamesItInErrors) {
+  EXPECT_EQ(cli::resolve_device("cpu"), Device::cpu());
+  EXPECT_EQ(cli::resolve_device("cuda:1"), Device::cuda(1));
+  EXPECT_EQ(cli::resolve_device("cuda"), Device::cuda(0));  // one process: its first GPU
+  try {
+    cli::resolve_device("gpu");
+    FAIL() << "no error for --device gpu";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--device"), std::string::npos) << e.what();
+  }
+}
