@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "advcl/common_options.h"
+#include "engine/common.h"
 
 using namespace advcl;
 
