@@ -3,7 +3,8 @@
 # size (ResNet-18 of width 8, a class-balanced subset of 1,500 images, few
 # epochs), so that it ends in about 10-15 minutes on 2 cores:
 #   SimCLR -> features -> k-means pseudo-labels -> AdvCL pretraining -> SLF
-#   (whose last epoch is evaluated: SA and RA under PGD-20)
+#   (whose last epoch is evaluated: SA and RA under PGD-20), then the
+#   curves of every stage as PNG (scripts/plot_metrics.py)
 # Usage: scripts/demo.sh BUILD_DIR [OUT_DIR]   (`make demo` calls it)
 # Every stage resumes if interrupted: run it again with the same OUT_DIR.
 set -euo pipefail
@@ -64,4 +65,16 @@ if [ -z "$last" ]; then echo "demo: no last-epoch evaluation in $OUT/slf/results
 read -r epoch sa ra n <<< "$last"
 printf '%s (SLF epoch %s) on %s test images: SA %.2f%%  RA %.2f%%  (%s)\n' "$OUT/slf/last.safetensors" "$epoch" "$n" \
   "$sa" "$ra" "$attack" | tee "$OUT/eval.txt"
-stamp "done. Outputs in $OUT/: simclr/, pseudo_labels.safetensors, advcl/, slf/ (last.safetensors, results.json), eval.txt"
+
+# Loss, lr and accuracy curves of every stage as PNG (Debian's matplotlib:
+# /usr/bin/python3 first, since another python3 may come first on PATH).
+plots=""
+for py in /usr/bin/python3 python3; do
+  if command -v "$py" >/dev/null && "$py" -c 'import matplotlib' 2>/dev/null; then
+    "$py" "$(dirname "$0")/plot_metrics.py" "$OUT/simclr" "$OUT/advcl" "$OUT/slf" --out "$OUT/plots"
+    plots=", plots/ (loss, lr and accuracy curves)"
+    break
+  fi
+done
+[ -n "$plots" ] || echo "demo: no matplotlib for the curves (apt-get install python3-matplotlib); skipped" >&2
+stamp "done. Outputs in $OUT/: simclr/, pseudo_labels.safetensors, advcl/, slf/ (last.safetensors, results.json), eval.txt$plots"

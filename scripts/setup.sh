@@ -2,7 +2,7 @@
 # Installs what advcl needs to build and test on a Debian machine, and only
 # what is missing. Called by `make` (quietly when all is present).
 #   scripts/setup.sh          build + test dependencies
-#   scripts/setup.sh --demo   also the Fashion-MNIST data package for `make demo`
+#   scripts/setup.sh --demo   also the Fashion-MNIST data package and matplotlib (the curves) for `make demo`
 #   scripts/setup.sh --fuzz   also clang and its libFuzzer runtime for `make fuzz`
 set -euo pipefail
 
@@ -10,7 +10,7 @@ packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-de
           openmpi-bin libopenmpi-dev)
 for arg in "$@"; do
   case "$arg" in
-    --demo) packages+=(dataset-fashion-mnist) ;;
+    --demo) packages+=(dataset-fashion-mnist python3-matplotlib) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     *) echo "setup.sh: unknown option '$arg' (expected --demo or --fuzz)" >&2; exit 2 ;;
   esac
