@@ -78,6 +78,15 @@ int cmd_pretrain(int argc, char** argv) {
     RngKey key{o.common.seed, 0, static_cast<uint32_t>(global_step), first};
     auto starts = method::advcl_attack_starts(ab.x_org, step_opt, key);
     method::AdvclStepResult res = method::advcl_step(*r.model, *r.sgd, ab, starts, step_opt);
+    if (comm.distributed()) {
+      // The pseudo-label CE is a mean over this rank's images: log the whole
+      // batch's (count-weighted over the ranks), and the loss made from it.
+      // SupCon already ran over the gathered global batch.
+      double ce[2] = {res.ce * static_cast<double>(b.size()), static_cast<double>(b.size())};
+      comm.all_reduce(ce, 2, dist::ReduceOp::Sum, "pretrain logged CE");
+      res.ce = ce[0] / ce[1];
+      res.loss = res.contrastive + step_opt.ce_weight * res.ce;
+    }
     return std::map<std::string, double>{{"loss", res.loss}, {"contrastive", res.contrastive}, {"ce", res.ce}};
   });
   return 0;
