@@ -85,15 +85,24 @@ void GradientReducer::backward(const Tensor& loss) {
     advcl::backward(loss);
     return;
   }
+  begin_pass();
+  in_backward_ = true;
+  advcl::backward(loss, [this](const Tensor& leaf) { on_ready(leaf); });
+  in_backward_ = false;
+  finish_all();
+}
+
+void GradientReducer::average_held_gradients() {
+  begin_pass();
+  finish_all();  // every bucket starts now
+}
+
+void GradientReducer::begin_pass() {
   waiting_.clear();
   for (const auto& b : buckets_) waiting_.push_back(b.size());
   next_bucket_ = 0;
   stats_ = {};
   stats_.buckets = static_cast<int>(buckets_.size());
-  in_backward_ = true;
-  advcl::backward(loss, [this](const Tensor& leaf) { on_ready(leaf); });
-  in_backward_ = false;
-  finish_all();
 }
 
 void GradientReducer::on_ready(const Tensor& leaf) {

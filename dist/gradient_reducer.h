@@ -78,11 +78,15 @@ class GradientReducer {
   // gradients become final; when it returns, every parameter's gradient is
   // its mean over the ranks (none where no rank had one).
   void backward(const Tensor& loss);
+  // Averages the gradients the parameters hold now (after a plain
+  // backward), every bucket at once: what average_gradients() does.
+  void average_held_gradients();
 
   const ReducerStats& last_stats() const { return stats_; }
   const std::vector<std::vector<size_t>>& buckets() const { return buckets_; }
 
  private:
+  void begin_pass();
   void on_ready(const Tensor& leaf);
   void start_ready_buckets();
   void start_bucket(size_t b);
