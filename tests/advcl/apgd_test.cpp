@@ -94,28 +94,6 @@ TEST(Apgd, StartIsOnTheBallAndInTheBox) {
   EXPECT_EQ(a, b);
 }
 
-namespace {
-
-// Checks the attack's output against the exact answer on the linear model.
-void expect_exact(LinearModel& m, const LinearData& d, const Tensor& adv, double eps, const char* what) {
-  std::vector<int64_t> pred = predict(m, adv), y = d.y.to_vector<int64_t>();
-  std::vector<double> dist = linf_distance(adv, d.x);
-  std::vector<double> av = adv.to_vector<double>();
-  for (double v : av) {
-    ASSERT_GE(v, 0.0) << what;
-    ASSERT_LE(v, 1.0) << what;
-  }
-  for (size_t i = 0; i < y.size(); ++i) {
-    EXPECT_LE(dist[i], eps + 1e-12) << what << " point " << i;
-    if (d.certified[i])
-      EXPECT_EQ(pred[i], y[i]) << what << " broke certified point " << i;
-    else
-      EXPECT_NE(pred[i], y[i]) << what << " missed non-robust point " << i;
-  }
-}
-
-}  // namespace
-
 TEST(Apgd, CeFindsEveryNonRobustPointOfALinearModel) {
   LinearModel m = make_linear_model(11);
   const double eps = 0.1;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "advcl/autoattack_util.h"
 #include "engine/ops.h"
 
@@ -94,6 +96,25 @@ inline LinearData make_linear_data(const LinearModel& m, double eps, int robust,
 inline std::vector<int64_t> predict(LinearModel& m, const Tensor& x) {
   NoGradGuard no_grad;
   return host_logits(m.fn()(x)).pred;
+}
+
+// Checks an attack's output against the exact answer on the linear model:
+// inside [0, 1] and the eps-ball, every certified point still correct, every
+// other point misclassified.
+inline void expect_exact(LinearModel& m, const LinearData& d, const Tensor& adv, double eps, const char* what) {
+  std::vector<int64_t> pred = predict(m, adv), y = d.y.to_vector<int64_t>();
+  std::vector<double> dist = linf_distance(adv, d.x);
+  for (double v : adv.to_vector<double>()) {
+    ASSERT_GE(v, 0.0) << what;
+    ASSERT_LE(v, 1.0) << what;
+  }
+  for (size_t i = 0; i < y.size(); ++i) {
+    EXPECT_LE(dist[i], eps + 1e-12) << what << " point " << i;
+    if (d.certified[i])
+      EXPECT_EQ(pred[i], y[i]) << what << " broke certified point " << i;
+    else
+      EXPECT_NE(pred[i], y[i]) << what << " missed non-robust point " << i;
+  }
 }
 
 inline std::vector<int64_t> iota_ids(int64_t n) {
