@@ -28,7 +28,15 @@ part of the build or the tests. Data: (Fashion-)MNIST IDX files (zero-padded
 
 Both sides' results are kept in OUT (ours.json and ours.err, torchattacks.json)
 and reused on a rerun with the same N (--rerun-ours, --rerun-torchattacks run
-them again), so the two long runs can be made separately.
+them again), so the two long runs can be made separately (--skip-torchattacks
+makes only ours; a later run without it adds torchattacks and the table).
+
+Long runs in slices, two at a time on two cores, then one table:
+
+    for s in 0 200 400 600 800; do ... --start $s --n 200 --out /tmp/xc/s$s; done
+    python3 scripts/autoattack_crosscheck.py --merge /tmp/xc/s* --out /tmp/xc
+
+(A slice after the first is copied into OUT/data as a test set of its own.)
 """
 
 import argparse
@@ -132,15 +140,33 @@ def _open(folder, name):
     sys.exit(f"error: --data: {name}(.gz) not found in {folder}")
 
 
-def load_idx_test(folder, n, size):
+def read_idx_test(folder, start, n):
+    """Test images [start, start + n) and their labels, as stored (uint8)."""
     with _open(folder, "t10k-images-idx3-ubyte") as f:
         magic, count, rows, cols = np.frombuffer(f.read(16), ">i4")
         if magic != 2051:
             sys.exit("error: --data: t10k-images is not an IDX image file")
-        imgs = np.frombuffer(f.read(), np.uint8).reshape(count, rows, cols)[:n]
+        imgs = np.frombuffer(f.read(), np.uint8).reshape(count, rows, cols)[start:start + n]
     with _open(folder, "t10k-labels-idx1-ubyte") as f:
         f.read(8)
-        labels = np.frombuffer(f.read(), np.uint8)[:n]
+        labels = np.frombuffer(f.read(), np.uint8)[start:start + n]
+    if len(imgs) == 0:
+        sys.exit(f"error: --start {start}: the test set has only {count} images")
+    return imgs, labels
+
+
+def write_idx_test(folder, imgs, labels):
+    """The slice as a test set of its own (uncompressed IDX), so that advcl reads the same images."""
+    os.makedirs(folder, exist_ok=True)
+    n, rows, cols = imgs.shape
+    with open(os.path.join(folder, "t10k-images-idx3-ubyte"), "wb") as f:
+        f.write(np.array([2051, n, rows, cols], ">i4").tobytes() + imgs.tobytes())
+    with open(os.path.join(folder, "t10k-labels-idx1-ubyte"), "wb") as f:
+        f.write(np.array([2049, n], ">i4").tobytes() + labels.tobytes())
+
+
+def to_tensors(imgs, labels, size):
+    rows, cols = imgs.shape[1:]
     if rows > size or cols > size:
         sys.exit(f"error: images are {rows}x{cols}, larger than --size {size} (only padding is done here)")
     top, left = (size - rows) // 2, (size - cols) // 2
@@ -287,15 +313,78 @@ def run_torchattacks_autoattack(model, x, y, eps, classes, bs, seed):
         robust[j] &= predict(model, attack(x[j], y[j]), bs) == y[j]
     return {"robust": int(robust.sum()), "seconds": time.time() - t0}
 
+# --- the comparison -------------------------------------------------------------
+
+def print_table(report, dataset):
+    """Both sides' accuracies (clean, after each stage); sets report["final_gap_points"]."""
+    n = report["images"]
+    pct = lambda k: f"{100 * k / n:6.2f}"
+    ta, ours = report["torchattacks_standard"], report.get("advcl")
+    print(f"\n{n} images of {dataset}, eps {report['eps']} (accuracy %, advcl vs torchattacks)")
+    print(f"{'':10} {'advcl':>8} {'torchatt.':>10} {'diff':>7}")
+    rows = [("clean", ours and ours["clean"], ta["clean"])]
+    rows += [(s, ours and ours["robust_after"][s], ta["robust_after"][s]) for s in STAGES]
+    for name, a, b in rows:
+        a_s = pct(a) if a is not None else "     -"
+        d = f"{100 * (a - b) / n:+6.2f}" if a is not None else "     -"
+        print(f"{name:10} {a_s:>8} {pct(b):>10} {d:>7}")
+    if "torchattacks_autoattack_defaults" in report:
+        print(f"torchattacks.AutoAttack as shipped (10 iterations): "
+              f"{pct(report['torchattacks_autoattack_defaults']['robust'])}")
+    if ours:
+        gap = abs(ours["robust_after"]["square"] - ta["robust_after"]["square"]) * 100 / n
+        report["final_gap_points"] = gap
+        print(f"final robust accuracy gap: {gap:.2f} points ({'within' if gap <= 1 else 'OVER'} 1 point)")
+
+
+def add_counts(total, part):
+    """total += part for the counts and seconds of one side's result (dicts of numbers, nested)."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            add_counts(total.setdefault(k, {}), v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            total[k] = total.get(k, 0) + v
+
+
+def merge(args):
+    """One report for the union of disjoint slices, each run with its own --start/--n/--out."""
+    parts = []
+    for d in args.merge:
+        with open(os.path.join(d, "crosscheck.json")) as f:
+            parts.append(json.load(f))
+        if "advcl" not in parts[-1]:
+            sys.exit(f"error: {d}/crosscheck.json has no advcl result")
+    ranges = sorted((r.get("start", 0), r.get("start", 0) + r["images"]) for r in parts)
+    for (a0, a1), (b0, b1) in zip(ranges, ranges[1:]):
+        if b0 < a1:
+            sys.exit(f"error: --merge: slices [{a0}, {a1}) and [{b0}, {b1}) overlap")
+    report = {"merged": args.merge, "slices": ranges, "images": sum(r["images"] for r in parts),
+              "eps": parts[0]["eps"], "advcl": {}, "torchattacks_standard": {},
+              "max_logit_diff": max(r["logit_check"]["max_logit_diff"] for r in parts)}
+    for r in parts:
+        if r["eps"] != report["eps"] or r["checkpoint"] != parts[0]["checkpoint"]:
+            sys.exit("error: --merge: the runs differ in checkpoint or eps")
+        add_counts(report["advcl"], r["advcl"])
+        add_counts(report["torchattacks_standard"], r["torchattacks_standard"])
+    report["checkpoint"] = parts[0]["checkpoint"]
+    print_table(report, f"slices {ranges}")
+    with open(os.path.join(args.out, "crosscheck.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"written: {os.path.join(args.out, 'crosscheck.json')}")
+
 
 # --- main -----------------------------------------------------------------------
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", required=True, help="`advcl finetune`'s last.safetensors")
-    p.add_argument("--data", required=True, help="dataset folder (IDX files or CIFAR-10 python pickles)")
+    p.add_argument("--ckpt", help="`advcl finetune`'s last.safetensors")
+    p.add_argument("--data", help="dataset folder (IDX files or CIFAR-10 python pickles)")
     p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist", "cifar10"])
-    p.add_argument("--n", type=int, default=1000, help="first N test images")
+    p.add_argument("--n", type=int, default=1000, help="N test images, from --start on")
+    p.add_argument("--start", type=int, default=0, help="index of the first test image (IDX data)")
+    p.add_argument("--merge", nargs="+", metavar="DIR",
+                   help="add up the crosscheck.json of runs on disjoint slices (each DIR an earlier --out) "
+                        "into OUT/crosscheck.json; runs nothing")
     p.add_argument("--eps", type=float, default=8, help="L-inf radius in 1/255 units")
     p.add_argument("--batch-size", type=int, default=250, help="torchattacks batch (AutoAttack's bs)")
     p.add_argument("--seed", type=int, default=0)
@@ -306,6 +395,8 @@ def main():
     p.add_argument("--rerun-torchattacks", action="store_true",
                    help="run torchattacks again even if OUT has its result (torchattacks.json)")
     p.add_argument("--skip-ours", action="store_true", help="only the logit check and torchattacks")
+    p.add_argument("--skip-torchattacks", action="store_true",
+                   help="only the logit check and our run (a later run without it reuses our output)")
     p.add_argument("--individual-only", action="store_true",
                    help="after the logit check, only run each torchattacks attack alone on every correctly "
                         "classified point (OUT/individual.json); our side: run_autoattack with one stage")
@@ -313,6 +404,10 @@ def main():
                    help="also run torchattacks.AutoAttack as shipped (its defaults: 10 iterations)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.merge:
+        return merge(args)
+    if not args.ckpt or not args.data:
+        p.error("--ckpt and --data are required (except with --merge)")
     torch.set_num_threads(args.threads)
     eps = args.eps / 255
 
@@ -320,14 +415,23 @@ def main():
     channels = int(meta["model.in_channels"])
     classes = int(meta["finetune.classes"])
     if args.dataset == "cifar10":
+        if args.start:
+            sys.exit("error: --start works with IDX data only")
         x, y = load_cifar10_test(args.data, args.n)
     else:
-        x, y = load_idx_test(args.data, args.n, 32)
+        imgs, labels = read_idx_test(args.data, args.start, args.n)
+        if args.start:
+            # advcl reads the slice from a test set of its own; its random numbers are keyed by the
+            # index within that file, so they differ from a run over the whole set (as torch's do).
+            args.data = os.path.join(args.out, "data")
+            write_idx_test(args.data, imgs, labels)
+        x, y = to_tensors(imgs, labels, 32)
     if x.shape[1] != channels:
         sys.exit(f"error: the model takes {channels}-channel images, the data has {x.shape[1]}")
     args.n = len(y)
 
-    report = {"checkpoint": args.ckpt, "data": args.data, "images": args.n, "eps": f"{args.eps}/255",
+    report = {"checkpoint": args.ckpt, "data": args.data, "start": args.start, "images": args.n,
+              "eps": f"{args.eps}/255",
               "threads": args.threads, "logit_check": check_logits(args, model, x, y, channels)}
     if not args.skip_ours and not args.individual_only:
         report["advcl"] = run_ours(args, channels)
@@ -337,6 +441,9 @@ def main():
         with open(os.path.join(args.out, "individual.json"), "w") as f:
             json.dump(report, f, indent=1)
         print(f"written: {os.path.join(args.out, 'individual.json')}")
+        return
+    if args.skip_torchattacks:
+        print(f"advcl: {report.get('advcl')}")
         return
     ta_path = os.path.join(args.out, "torchattacks.json")
     if args.rerun_torchattacks or not os.path.exists(ta_path):
@@ -352,23 +459,7 @@ def main():
         report["torchattacks_autoattack_defaults"] = run_torchattacks_autoattack(model, x, y, eps, classes,
                                                                                 args.batch_size, args.seed)
 
-    pct = lambda k: f"{100 * k / args.n:6.2f}"
-    ta = report["torchattacks_standard"]
-    ours = report.get("advcl")
-    print(f"\n{args.n} images of {args.dataset}, eps {args.eps}/255 (accuracy %, advcl vs torchattacks)")
-    print(f"{'':10} {'advcl':>8} {'torchatt.':>10} {'diff':>7}")
-    rows = [("clean", ours and ours["clean"], ta["clean"])]
-    rows += [(s, ours and ours["robust_after"][s], ta["robust_after"][s]) for s in STAGES]
-    for name, a, b in rows:
-        a_s = pct(a) if a is not None else "     -"
-        d = f"{100 * (a - b) / args.n:+6.2f}" if a is not None else "     -"
-        print(f"{name:10} {a_s:>8} {pct(b):>10} {d:>7}")
-    if "torchattacks_autoattack_defaults" in report:
-        print(f"torchattacks.AutoAttack as shipped (10 iterations): {pct(report['torchattacks_autoattack_defaults']['robust'])}")
-    if ours:
-        gap = abs(ours["robust_after"]["square"] - ta["robust_after"]["square"]) * 100 / args.n
-        report["final_gap_points"] = gap
-        print(f"final robust accuracy gap: {gap:.2f} points ({'within' if gap <= 1 else 'OVER'} 1 point)")
+    print_table(report, args.dataset)
     with open(os.path.join(args.out, "crosscheck.json"), "w") as f:
         json.dump(report, f, indent=1)
     print(f"written: {os.path.join(args.out, 'crosscheck.json')}")
