@@ -12,11 +12,13 @@
 
 namespace advcl {
 
+#if !ADVCL_CUDA
 namespace {
 [[noreturn]] void no_cuda(const char* what) {
   fail(what, ": this advcl was built without CUDA (rebuild with `make CUDA=1` on a machine with nvcc)");
 }
 }  // namespace
+#endif
 
 bool cuda_built() { return ADVCL_CUDA != 0; }
 
