@@ -1,10 +1,13 @@
 // Timings of the engine's heavy ops at ResNet-18 (CIFAR) shapes. Prints one
 // JSON object per line: {"name": ..., "ms": ...} (median of the runs).
-// Run through bench/run.py, which times PyTorch on the same shapes and threads.
+// Run through bench/run.py, which times PyTorch on the same shapes and threads
+// (or, with --device cuda, on the same GPU).
 //   advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] [--matmul-path onednn|blas]
+//               [--device cpu|cuda[:N]] [--tf32 on|off] [--deterministic on|off]
 // --only times just the ops whose name contains SUBSTRING; --matmul-path picks
-// the library float32 matrix products use (blas: the OpenBLAS path, as before
-// the oneDNN matmul).
+// the library of float32 matrix products on the CPU (blas, the engine's
+// default, or onednn); --tf32 and --deterministic are the GPU settings of
+// cuda/settings.h.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "cuda/runtime.h"
+#include "cuda/settings.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
@@ -21,12 +26,20 @@ using namespace advcl;
 
 namespace {
 
+// On a GPU the work is queued: time until the stream has finished it.
+bool g_on_gpu = false;
+void wait_for_device() {
+  if (g_on_gpu) cuda::synchronize();
+}
+
 double median_ms(const std::function<void()>& f, int repeat) {
-  f();  // warm-up
+  f();  // warm-up (on a GPU: handles, cuDNN's algorithm choice, the allocator's cache)
+  wait_for_device();
   std::vector<double> t;
   for (int i = 0; i < repeat; ++i) {
     auto a = std::chrono::steady_clock::now();
     f();
+    wait_for_device();
     auto b = std::chrono::steady_clock::now();
     t.push_back(std::chrono::duration<double, std::milli>(b - a).count());
   }
@@ -50,6 +63,7 @@ int main(int argc, char** argv) {
   int threads = 1, repeat = 5;
   int64_t batch = 128;
   std::string only;
+  Device device = Device::cpu();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -70,17 +84,47 @@ int main(int argc, char** argv) {
         return 2;
       }
       ops::set_matmul_cpu_path(p == "blas" ? ops::MatmulCpuPath::Blas : ops::MatmulCpuPath::OneDnn);
+    } else if (a == "--device") {
+      try {
+        device = Device::parse(next());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "advcl_bench: --device: %s\n", e.what());
+        return 2;
+      }
+    } else if (a == "--tf32" || a == "--deterministic") {
+      std::string v = next();
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "advcl_bench: %s must be on or off, not %s\n", a.c_str(), v.c_str());
+        return 2;
+      }
+      (a == "--tf32" ? cuda::set_allow_tf32 : cuda::set_deterministic)(v == "on");
     } else {
       std::fprintf(stderr,
                    "usage: advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] "
-                   "[--matmul-path onednn|blas]\n");
+                   "[--matmul-path onednn|blas] [--device cpu|cuda[:N]] [--tf32 on|off] "
+                   "[--deterministic on|off]\n");
       return 2;
     }
   }
   set_num_threads(threads);
-  std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d, float32 matmul through %s\n", threads,
-               static_cast<long long>(batch), repeat,
-               ops::matmul_cpu_path() == ops::MatmulCpuPath::Blas ? "OpenBLAS" : "oneDNN");
+  g_on_gpu = device.is_cuda();
+  if (g_on_gpu) {
+    try {
+      cuda::check_device(device.index);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "advcl_bench: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "advcl_bench: %s, batch %lld, median of %d, TF32 %s, cuDNN deterministic %s\n",
+                 cuda::device_description(device.index).c_str(), static_cast<long long>(batch), repeat,
+                 cuda::allow_tf32() ? "on" : "off", cuda::deterministic() ? "on" : "off");
+  } else {
+    std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d, float32 matmul through %s\n", threads,
+                 static_cast<long long>(batch), repeat,
+                 ops::matmul_cpu_path() == ops::MatmulCpuPath::Blas ? "OpenBLAS" : "oneDNN");
+  }
+  // The inputs are drawn on the CPU (the same numbers on either device) and moved.
+  auto on_device = [&](Tensor t) { return t.to(device).set_requires_grad(); };
   auto wanted = [&](const std::string& name) { return only.empty() || name.find(only) != std::string::npos; };
   // The distinct convolutions of ResNet-18 (CIFAR), by input size.
   const ConvCase convs[] = {
@@ -96,10 +140,8 @@ int main(int argc, char** argv) {
       step += 2;  // the same data for the others as in a full run
       continue;
     }
-    Tensor x = ops::rand_uniform({batch, c.cin, c.hw, c.hw}, {1, 0, step++, 0}, -1, 1);
-    Tensor w = ops::rand_uniform({c.cout, c.cin, c.k, c.k}, {1, 0, step++, 0}, -0.1, 0.1);
-    x.set_requires_grad();
-    w.set_requires_grad();
+    Tensor x = on_device(ops::rand_uniform({batch, c.cin, c.hw, c.hw}, {1, 0, step++, 0}, -1, 1));
+    Tensor w = on_device(ops::rand_uniform({c.cout, c.cin, c.k, c.k}, {1, 0, step++, 0}, -0.1, 0.1));
     ops::Conv2dOptions opt{static_cast<int>(c.stride), static_cast<int>(c.pad)};
     report(std::string(c.name) + ".fwd", median_ms([&] {
              NoGradGuard g;
@@ -111,9 +153,9 @@ int main(int argc, char** argv) {
            }, repeat));
   }
   if (wanted("linear_512x512_b512")) {
-    Tensor x = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -1, 1).set_requires_grad();
-    Tensor w = ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();
-    Tensor b = ops::rand_uniform({512}, {1, 0, step++, 0}, -0.05, 0.05).set_requires_grad();
+    Tensor x = on_device(ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -1, 1));
+    Tensor w = on_device(ops::rand_uniform({512, 512}, {1, 0, step++, 0}, -0.05, 0.05));
+    Tensor b = on_device(ops::rand_uniform({512}, {1, 0, step++, 0}, -0.05, 0.05));
     report("linear_512x512_b512.fwd_bwd", median_ms([&] {
              Tensor y = ops::linear(x, w, b);
              grad(y, {x, w, b}, Tensor::ones(y.shape()));

@@ -4,8 +4,10 @@
 // every finetuning epoch, so it says what a whole run costs here.
 // Prints one JSON object per batch size: {"name": "resnet18_step_b<B>", "ms": ...}
 // (median of the timed steps after warm-up). Run through
-// bench/resnet_step_bench.py, which times PyTorch on the same model and threads.
-//   advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R]
+// bench/resnet_step_bench.py, which times PyTorch on the same model and threads
+// (or, with --device cuda, on the same GPU).
+//   advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R] [--device cpu|cuda[:N]]
+//                      [--tf32 on|off] [--deterministic on|off]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "advcl/finetune_model.h"
+#include "cuda/runtime.h"
+#include "cuda/settings.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -25,7 +29,7 @@ using namespace advcl;
 
 namespace {
 
-double step_median_ms(int64_t batch, int warmup, int repeat) {
+double step_median_ms(int64_t batch, int warmup, int repeat, Device device) {
   nn::ResNetOptions o;
   o.width = 64;
   o.num_bn_sets = 1;
@@ -33,10 +37,11 @@ double step_median_ms(int64_t batch, int warmup, int repeat) {
   o.pseudo_classes.clear();
   o.seed = 1;
   method::FinetuneModel model(std::make_unique<nn::ResNet18>(o), 10, 2);
+  model.to(device);
   model.train();
   nn::Sgd sgd(model.named_parameters(), {0.01, 0.9, 5e-4});
-  Tensor x = ops::rand_uniform({batch, 3, 32, 32}, {4, 0, 0, 0}, 0, 1);
-  Tensor y = ops::rand_int({batch}, {4, 1, 0, 0}, 0, 10);
+  Tensor x = ops::rand_uniform({batch, 3, 32, 32}, {4, 0, 0, 0}, 0, 1).to(device);
+  Tensor y = ops::rand_int({batch}, {4, 1, 0, 0}, 0, 10).to(device);
   std::vector<double> t;
   for (int i = 0; i < warmup + repeat; ++i) {
     auto a = std::chrono::steady_clock::now();
@@ -44,7 +49,7 @@ double step_median_ms(int64_t batch, int warmup, int repeat) {
     Tensor loss = ops::cross_entropy(model.logits(x), y, ops::Reduction::Mean);
     backward(loss);
     sgd.step();
-    double l = loss.item();  // waits for the step (and catches a NaN)
+    double l = loss.item();  // waits for the step, on a GPU too (and catches a NaN)
     auto b = std::chrono::steady_clock::now();
     if (!(l == l)) {
       std::fprintf(stderr, "advcl_resnet_bench: loss is NaN at step %d\n", i);
@@ -61,22 +66,35 @@ double step_median_ms(int64_t batch, int warmup, int repeat) {
 int main(int argc, char** argv) {
   int threads = 1, warmup = 2, repeat = 5;
   std::vector<int64_t> batches = {32, 128};
+  Device device = Device::cpu();
+  const char* usage =
+      "usage: advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R] [--device cpu|cuda[:N]] "
+      "[--tf32 on|off] [--deterministic on|off]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) {
-      std::fprintf(stderr, "usage: advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R]\n");
+      std::fprintf(stderr, "%s", usage);
       return 2;
     }
     std::string v = argv[++i];
     if (a == "--threads") threads = std::atoi(v.c_str());
     else if (a == "--warmup") warmup = std::atoi(v.c_str());
     else if (a == "--repeat") repeat = std::atoi(v.c_str());
-    else if (a == "--batches") {
+    else if (a == "--tf32" && (v == "on" || v == "off")) cuda::set_allow_tf32(v == "on");
+    else if (a == "--deterministic" && (v == "on" || v == "off")) cuda::set_deterministic(v == "on");
+    else if (a == "--device") {
+      try {
+        device = Device::parse(v);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "advcl_resnet_bench: --device: %s\n", e.what());
+        return 2;
+      }
+    } else if (a == "--batches") {
       batches.clear();
       std::stringstream ss(v);
       for (std::string b; std::getline(ss, b, ',');) batches.push_back(std::atoll(b.c_str()));
     } else {
-      std::fprintf(stderr, "advcl_resnet_bench: unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "advcl_resnet_bench: unknown option %s %s\n%s", a.c_str(), v.c_str(), usage);
       return 2;
     }
   }
@@ -85,9 +103,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_num_threads(threads);
-  std::fprintf(stderr, "advcl_resnet_bench: %d threads, %d warm-up + median of %d steps\n", threads, warmup, repeat);
+  std::string where = std::to_string(threads) + " threads";
+  if (device.is_cuda()) {
+    try {
+      cuda::check_device(device.index);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "advcl_resnet_bench: %s\n", e.what());
+      return 1;
+    }
+    where = cuda::device_description(device.index) + ", TF32 " + (cuda::allow_tf32() ? "on" : "off") +
+            ", cuDNN deterministic " + (cuda::deterministic() ? "on" : "off");
+  }
+  std::fprintf(stderr, "advcl_resnet_bench: %s, %d warm-up + median of %d steps\n", where.c_str(), warmup, repeat);
   for (int64_t b : batches) {
-    double ms = step_median_ms(b, warmup, repeat);
+    double ms = step_median_ms(b, warmup, repeat, device);
     std::printf("{\"name\": \"resnet18_step_b%lld\", \"ms\": %.3f}\n", static_cast<long long>(b), ms);
     std::fflush(stdout);
   }
