@@ -102,7 +102,7 @@ BIN := $(BUILD)/bin/advcl
 TEST_BIN := $(BUILD)/bin/advcl_tests
 BENCH_BIN := $(BUILD)/bin/advcl_bench
 
-.PHONY: all test sanitize bench demo clean info
+.PHONY: all test sanitize bench demo clean info gpu-bundle
 all: info $(LIB) $(BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(BIN) and $(TEST_BIN) ($(VARIANT), CUDA=$(CUDA))"
 
@@ -156,8 +156,13 @@ demo:
 	$(MAKE) all
 	bash scripts/demo.sh $(BUILD)
 
+# The CUDA build packed for a GPU machine without our Debian packages
+# (scripts/gpu_check.sh runs it there; cuda/README.md).
+gpu-bundle:
+	bash scripts/gpu_bundle.sh
+
 clean:
-	rm -rf build
+	rm -rf build .gpu
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/main.d $(BUILD)/bench/engine_bench.d
 

@@ -10,7 +10,7 @@
 #include "advcl/evaluate.h"
 #include "advcl/finetune_model.h"
 #include "mpi_test_util.h"
-#include "tiny_data.h"
+#include "tests/tiny_data.h"
 
 using namespace advcl;
 

@@ -10,7 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "mpi_test_util.h"
-#include "tiny_data.h"
+#include "tests/tiny_data.h"
 
 using namespace advcl;
 

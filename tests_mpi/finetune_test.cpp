@@ -18,7 +18,7 @@
 #include "dist/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "mpi_test_util.h"
-#include "tiny_data.h"
+#include "tests/tiny_data.h"
 
 using namespace advcl;
 using advcl::test::shard;

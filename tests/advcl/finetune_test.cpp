@@ -9,6 +9,7 @@
 #include "advcl/finetune_results.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
+#include "tests/tiny_data.h"
 
 using namespace advcl;
 
@@ -21,12 +22,7 @@ Tensor labels_of(std::vector<int64_t> v) {
 
 // A ResNet-18 of width 2 on 1-channel 8x8 images with a 3-class classifier, float64.
 std::unique_ptr<method::FinetuneModel> tiny_model(uint64_t seed = 3) {
-  nn::ResNetOptions o;
-  o.width = 2;
-  o.in_channels = 1;
-  o.num_bn_sets = 1;
-  o.heads = false;
-  o.pseudo_classes.clear();
+  nn::ResNetOptions o = test::tiny_encoder();
   o.seed = seed;
   auto m = std::make_unique<method::FinetuneModel>(std::make_unique<nn::ResNet18>(o), 3, seed);
   m->to(DType::Float64);

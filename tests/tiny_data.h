@@ -1,5 +1,6 @@
-// Tiny in-memory data and models for the multi-rank stage tests: a labelled
-// image set of pseudo-random bytes and a ResNet-18 of width 2 without heads.
+// Tiny in-memory data and models for the stage tests (the main suite and the
+// multi-rank one): a labelled image set of pseudo-random bytes and a ResNet-18
+// of width 2 without heads.
 #pragma once
 #include <cstdint>
 #include <memory>
