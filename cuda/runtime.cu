@@ -95,12 +95,22 @@ cudaStream_t stream_of(StreamId s) { return reinterpret_cast<cudaStream_t>(s); }
 
 }  // namespace
 
+namespace {
+// Why cudaGetDeviceCount found no device (cudaSuccess when it found some, or
+// when it was not asked yet), for check_device's message.
+cudaError_t g_count_error = cudaSuccess;
+
+// "13.0" from 13000.
+std::string cuda_version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+}  // namespace
+
 int device_count() {
   static int count = [] {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {  // no driver, no device, driver too old: no GPU for us
       cudaGetLastError();
+      g_count_error = e;
       return 0;
     }
     return n;
@@ -114,15 +124,27 @@ void check_device(int device) {
     if (device >= 0 && device < static_cast<int>(g_checked.size()) && g_checked[device]) return;
   }
   int n = device_count();
-  if (n == 0) fail("cuda: no CUDA device is available (no GPU, or no NVIDIA driver); use --device cpu");
-  if (device < 0 || device >= n) fail("cuda: device cuda:", device, " does not exist (", n, " device(s) found)");
-
   int driver = 0, runtime = 0;
-  ADVCL_CUDA_CHECK("cuda start-up", cudaDriverGetVersion(&driver));
-  ADVCL_CUDA_CHECK("cuda start-up", cudaRuntimeGetVersion(&runtime));
-  if (driver < runtime)
-    fail("cuda: the NVIDIA driver supports CUDA ", driver / 1000, ".", driver % 1000 / 10, " but advcl was built with CUDA ",
-         runtime / 1000, ".", runtime % 1000 / 10, ": update the driver or rebuild with an older toolkit (NVCC=...)");
+  cudaDriverGetVersion(&driver);  // 0 when no driver is installed
+  cudaRuntimeGetVersion(&runtime);
+  cudaGetLastError();  // neither may leave an error for the next launch check to report
+  // CUDA's minor version compatibility: a runtime of major version M runs on
+  // any driver of major version M (an older minor one included), so only the
+  // major versions must agree. A driver of an older major version makes
+  // cudaGetDeviceCount fail (cudaErrorInsufficientDriver): say that rather
+  // than "no GPU".
+  if (driver > 0 && driver / 1000 < runtime / 1000)
+    fail("cuda: the NVIDIA driver supports CUDA ", cuda_version_str(driver), " but advcl uses the CUDA ",
+         cuda_version_str(runtime), " runtime: update the driver (CUDA ", runtime / 1000,
+         ".x needs a driver of that major version) or rebuild with an older toolkit (NVCC=...)");
+  if (n == 0) {
+    if (g_count_error != cudaSuccess && g_count_error != cudaErrorNoDevice && driver > 0)
+      fail("cuda: no usable CUDA device: cudaGetDeviceCount failed: ", cudaGetErrorName(g_count_error), " (",
+           cudaGetErrorString(g_count_error), "); driver CUDA ", cuda_version_str(driver), ", runtime CUDA ",
+           cuda_version_str(runtime), "; use --device cpu");
+    fail("cuda: no CUDA device is available (no GPU, or no NVIDIA driver); use --device cpu");
+  }
+  if (device < 0 || device >= n) fail("cuda: device cuda:", device, " does not exist (", n, " device(s) found)");
 
   cudaDeviceProp prop;
   ADVCL_CUDA_CHECK("cuda start-up", cudaGetDeviceProperties(&prop, device));

@@ -108,6 +108,10 @@ class NcclBucketAllReduce : public BucketAllReduce {
       cudaError_t e = cudaEventQuery(done);
       if (e == cudaSuccess) return;
       if (e != cudaErrorNotReady) ADVCL_CUDA_CHECK("NCCL all-reduce", e);
+      // "Not ready" is recorded as the thread's last CUDA error: clear it, or
+      // the next kernel launch's check (cudaGetLastError) reports it as a
+      // failed launch.
+      cudaGetLastError();
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(nccl_, &async);
       if (async != ncclSuccess && async != ncclInProgress)
