@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "advcl/run_dir.h"
+#include "cuda/runtime.h"
 #include "datasets/load_dataset.h"
 #include "dist/communicator.h"
 #include "engine/parallel.h"
@@ -54,7 +55,7 @@ void apply_threads(const CommonOptions& o) {
   std::fprintf(stderr, "threads: %d\n", num_threads());
 }
 
-Device resolve_device(const std::string& device_option) {
+Device device_from_option(const std::string& device_option) {
   Device d;
   try {
     d = Device::parse(device_option);
@@ -63,6 +64,14 @@ Device resolve_device(const std::string& device_option) {
   }
   dist::Communicator& comm = dist::world();
   if (d.is_cuda() && comm.distributed() && device_option == "cuda") d = Device::cuda(comm.local_rank());
+  return d;
+}
+
+Device resolve_device(const std::string& device_option) {
+  const Device d = device_from_option(device_option);
+  // Ops run on the thread's current device, not on the tensor's: select it
+  // here, once, for the whole run (without a GPU this says why it cannot).
+  if (d.is_cuda()) cuda::set_current_device(d.index);
   return d;
 }
 

@@ -36,6 +36,10 @@ void apply_threads(const CommonOptions& o);
 // The device a --device option names ("cpu", "cuda", "cuda:N"; error naming
 // the option otherwise). Under mpirun a plain "cuda" is the rank's local GPU
 // (its local rank), so one command line serves every rank.
+Device device_from_option(const std::string& device_option);
+// device_from_option, and for a GPU also checks it and makes it the current
+// device of this thread (where kernels and library calls run): what every
+// command calls once before building its model.
 Device resolve_device(const std::string& device_option);
 // The options as a JSON object of strings (for run.json and checkpoint metadata).
 std::string options_json(const CLI::App& app);

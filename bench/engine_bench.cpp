@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
     } else if (a == "--device") {
       try {
         device = Device::parse(next());
+        if (device.is_cuda()) cuda::set_current_device(device.index);  // where kernels run
       } catch (const std::exception& e) {
         std::fprintf(stderr, "advcl_bench: --device: %s\n", e.what());
         return 2;

@@ -168,6 +168,11 @@ void check_device(int device) {
   g_checked[device] = 1;
 }
 
+void set_current_device(int device) {
+  check_device(device);
+  ADVCL_CUDA_CHECK("set_current_device", cudaSetDevice(device));
+}
+
 std::string device_description(int device) {
   cudaDeviceProp prop;
   ADVCL_CUDA_CHECK("device_description", cudaGetDeviceProperties(&prop, device));

@@ -22,6 +22,13 @@ int device_count();
 // to rebuild. Called once per device before its first allocation.
 void check_device(int device);
 
+// Checks `device` (check_device) and makes it the calling thread's current
+// device: kernels, cuBLAS, cuDNN and cuFFT run on the current device, so a
+// process that works on cuda:N (--device cuda:N, or rank N's GPU under
+// mpirun) must select it before its first op. Memory is placed by the
+// tensor's own device either way.
+void set_current_device(int device);
+
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".
 std::string device_description(int device);
 

@@ -16,6 +16,7 @@ namespace {
 
 int device_count() { return 0; }
 void check_device(int) { no_cuda("cuda"); }
+void set_current_device(int) { no_cuda("cuda"); }
 std::string device_description(int) { no_cuda("device_description"); }
 StreamId current_stream() { return 0; }
 void set_current_stream(StreamId) {}

@@ -1,10 +1,11 @@
-// options_json: what run.json, results.json and checkpoint metadata record
-// of the command line.
+// The shared command-line helpers: options_json (what run.json, results.json
+// and checkpoint metadata record of the command line) and the --device option.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "advcl/common_options.h"
+#include "cuda/runtime.h"
 #include "engine/common.h"
 
 using namespace advcl;
@@ -25,14 +26,33 @@ TEST(OptionsJson, RecordsEveryValueOfAListOptionAndDefaults) {
   EXPECT_FALSE(j.contains("help"));
 }
 
-TEST(ResolveDevice, ParsesTheOptionAndNamesItInErrors) {
-  EXPECT_EQ(cli::resolve_device("cpu"), Device::cpu());
-  EXPECT_EQ(cli::resolve_device("cuda:1"), Device::cuda(1));
-  EXPECT_EQ(cli::resolve_device("cuda"), Device::cuda(0));  // one process: its first GPU
+TEST(DeviceFromOption, ParsesTheOptionAndNamesItInErrors) {
+  EXPECT_EQ(cli::device_from_option("cpu"), Device::cpu());
+  EXPECT_EQ(cli::device_from_option("cuda:1"), Device::cuda(1));
+  EXPECT_EQ(cli::device_from_option("cuda"), Device::cuda(0));  // one process: its first GPU
   try {
-    cli::resolve_device("gpu");
+    cli::device_from_option("gpu");
     FAIL() << "no error for --device gpu";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--device"), std::string::npos) << e.what();
+  }
+}
+
+// resolve_device also selects the GPU; where there is none (or no CUDA in
+// the build) it fails at once with a message naming CUDA, not at the first op.
+TEST(ResolveDevice, SelectsTheGpuOrSaysWhyNot) {
+  EXPECT_EQ(cli::resolve_device("cpu"), Device::cpu());
+  const int n = cuda::device_count();
+  if (n > 0) {
+    EXPECT_EQ(cli::resolve_device("cuda:0"), Device::cuda(0));
+  }
+  try {
+    cli::resolve_device("cuda:" + std::to_string(n));  // one past the last GPU (cuda:0 without any)
+    FAIL() << "no error for a GPU that does not exist";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+  if (n > 0) {
+    EXPECT_EQ(cli::resolve_device("cuda"), Device::cuda(0));  // cuda:0 current again
   }
 }
