@@ -47,7 +47,9 @@ Tensor rand_bernoulli(const Shape& shape, RngKey key, double p, DType dtype, Dev
 }
 
 Tensor rand_int(const Shape& shape, RngKey key, int64_t lo, int64_t hi, Device device) {
-  if (hi <= lo || hi - lo > (int64_t{1} << 32)) fail("rand_int: empty or too large range [", lo, ", ", hi, ")");
+  // The draw is below(j, hi - lo) with a 32-bit bound: 2^32 - 1 values at most.
+  if (hi <= lo || hi - lo >= (int64_t{1} << 32))
+    fail("rand_int: empty or too large range [", lo, ", ", hi, ") (at most 2^32 - 1 values)");
   return fill(shape, {kernels::RandomFill::Integer, key, 1, static_cast<double>(lo), static_cast<double>(hi)},
               DType::Int64, device);
 }

@@ -96,4 +96,8 @@ TEST(RandomOps, PerSampleStreamsDoNotDependOnBatching) {
     EXPECT_LT(v, 9);
   }
   EXPECT_THROW(ops::rand_bernoulli({3}, key, 1.5), Error);
+  // The bound is 32-bit: 2^32 - 1 values work, 2^32 would wrap to 0.
+  EXPECT_NO_THROW(ops::rand_int({2}, key, 0, (int64_t{1} << 32) - 1));
+  EXPECT_THROW(ops::rand_int({2}, key, 0, int64_t{1} << 32), Error);
+  EXPECT_THROW(ops::rand_int({2}, key, 5, 5), Error);
 }
