@@ -5,6 +5,9 @@
 #include <ostream>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/kernels/convert.h"
+#include "engine/ops/convert_cuda.h"
 
 namespace advcl {
 
@@ -81,27 +84,23 @@ Tensor Tensor::to(Device dev) const {
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return *this;
-  // Conversion runs on the host; a GPU tensor makes the round trip.
-  Tensor src = device().is_cpu() ? *this : to(Device::cpu());
-  Tensor out = empty(shape(), dt, Device::cpu());
+  Tensor out = empty(shape(), dt, device());
+  if (device().is_cuda()) {
+    // On the device itself: a batch norm of a float32 model converts its
+    // per-channel parameters every call, and must not wait for the host.
+    ADVCL_CUDA_ONLY(cuda_ops::convert(raw_data(), dtype(), out.raw_data(), dt, numel()));
+    return out;
+  }
   visit_dtype(dt, [&](auto d) {
     using D = decltype(d);
     visit_dtype(dtype(), [&](auto s) {
       using S = decltype(s);
-      const S* in = static_cast<const S*>(src.raw_data());
+      const S* in = static_cast<const S*>(raw_data());
       D* o = static_cast<D*>(out.raw_data());
-      int64_t n = numel();
-      for (int64_t i = 0; i < n; ++i) {
-        if constexpr (std::is_same_v<D, BFloat16>)
-          o[i] = BFloat16(static_cast<float>(in[i]));
-        else if constexpr (std::is_same_v<S, BFloat16>)
-          o[i] = static_cast<D>(static_cast<float>(in[i]));
-        else
-          o[i] = static_cast<D>(in[i]);
-      }
+      for (int64_t i = 0, n = numel(); i < n; ++i) o[i] = kernels::convert_element<D>(in[i]);
     });
   });
-  return device().is_cpu() ? out : out.to(device());
+  return out;
 }
 
 Tensor Tensor::detach() const {
@@ -229,6 +228,10 @@ void check_dtype(const char* op, const Tensor& t, DType want) {
   if (t.dtype() != want)
     fail(op, ": expected dtype ", dtype_name(want), ", got ", dtype_name(t.dtype()), " (shape ",
          shape_str(t.shape()), ")");
+}
+
+void check_same_device(const char* op, const Tensor& t, const Tensor& input, const char* what) {
+  if (t.device() != input.device()) fail(op, ": ", what, " on ", t.device().str(), ", input on ", input.device().str());
 }
 
 void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {

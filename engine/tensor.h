@@ -117,6 +117,10 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 void check_dtype(const char* op, const Tensor& t, DType want);
 // Throws unless `a` and `b` share dtype and device; the message names `op` and both shapes.
 void check_same_kind(const char* op, const Tensor& a, const Tensor& b);
+// Throws unless `t` (an operand named `what`: labels, indices, a weight) is
+// on the device of `input`: a kernel would otherwise read another device's
+// memory.
+void check_same_device(const char* op, const Tensor& t, const Tensor& input, const char* what);
 // Throws unless `a` and `b` have the same shape.
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 // Throws unless t.dim() == d.

@@ -25,7 +25,7 @@ void check_param(const Tensor& x, const Tensor& p, const char* what) {
   if (p.shape() != Shape{x.size(1)})
     fail("batch_norm: ", what, " has shape ", shape_str(p.shape()), ", expected [", x.size(1), "] for input ",
          shape_str(x.shape()));
-  if (p.device() != x.device()) fail("batch_norm: ", what, " is on ", p.device().str(), ", input on ", x.device().str());
+  check_same_device("batch_norm", p, x, what);
 }
 
 // Per-channel values as float64 [C] on `dev` (a defined [C] tensor of any

@@ -90,7 +90,7 @@ Tensor index_select(const Tensor& x, const Tensor& indices) {
   check_dtype("index_select", indices, DType::Int64);
   check_dim("index_select", indices, 1, "index tensor");
   if (x.dim() < 1) fail("index_select: needs at least a 1-D input");
-  if (indices.device() != x.device()) fail("index_select: indices on ", indices.device().str(), ", input on ", x.device().str());
+  check_same_device("index_select", indices, x, "indices");
   int64_t n = indices.numel(), rows = x.size(0), row = rows ? x.numel() / rows : 0;
   // Validate on the host: a bad index must be an error, not a wild read.
   std::vector<int64_t> host = indices.to_vector<int64_t>();

@@ -65,6 +65,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
   check_dim(op, logits, 2, "logits");
   check_dim(op, labels, 1, "label tensor");
   check_dtype(op, labels, DType::Int64);
+  check_same_device(op, labels, logits, "labels");
   int64_t rows = logits.size(0), C = logits.size(1);
   if (labels.size(0) != rows)
     fail(op, ": logits ", shape_str(logits.shape()), " and labels ", shape_str(labels.shape()), " differ in batch size");

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "cuda/runtime.h"
@@ -109,6 +110,30 @@ TEST(CudaRuntime, CopiesRoundTripAndZeros) {
   EXPECT_EQ(g.clone().to(Device::cpu()).to_vector<float>(), a.to_vector<float>());  // device to device
   Tensor z = Tensor::zeros({4097}, DType::Float64, kGpu);
   for (double v : z.to_vector<double>()) ASSERT_EQ(v, 0.0);
+}
+
+// Tensor::to(DType) on the device (a launch of kernels::convert_element)
+// gives the CPU's bytes for every pair of dtypes. Values in [0, 250) with
+// fractions: in range for every integer type (out-of-range float-to-integer
+// casts are undefined behaviour on both sides), and bfloat16 rounding is hit.
+TEST(CudaRuntime, DtypeConversionEqualsTheCpuBitForBit) {
+  REQUIRE_GPU();
+  const DType all[] = {DType::Float32, DType::Float64, DType::BFloat16, DType::Int32, DType::Int64, DType::UInt8};
+  Tensor base = ops::rand_uniform({3, 337}, RngKey{42, static_cast<uint32_t>(RngPurpose::Test), 8, 0}, 0, 250,
+                                  DType::Float64);
+  for (DType from : all) {
+    Tensor src = base.to(from);
+    Tensor src_gpu = src.to(kGpu);
+    for (DType to : all) {
+      SCOPED_TRACE(std::string(dtype_name(from)) + " -> " + dtype_name(to));
+      Tensor want = src.to(to), got = src_gpu.to(to);
+      ASSERT_TRUE(got.device().is_cuda());
+      ASSERT_EQ(got.dtype(), to);
+      Tensor back = got.to(Device::cpu());
+      ASSERT_EQ(back.nbytes(), want.nbytes());
+      EXPECT_EQ(std::memcmp(back.raw_data(), want.raw_data(), want.nbytes()), 0);
+    }
+  }
 }
 
 TEST(CudaRuntime, TensorsGoThroughTheCachingAllocator) {
