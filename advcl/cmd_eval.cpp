@@ -21,6 +21,7 @@ int cmd_eval(int argc, char** argv) {
   data.split = "test";
   add_data_options(app, data);
   std::string ckpt, attack = "pgd", json_out;
+  autoattack::AutoAttackOptions ao;  // --attacks; the rest is set below
   double epsilon = 8, step_size = 2;
   int64_t batch_size = 256;
   int threads = 0, workers = 2;
@@ -30,6 +31,11 @@ int cmd_eval(int argc, char** argv) {
   app.add_option("--ckpt", ckpt, "finetuned checkpoint (`advcl finetune`'s last.safetensors)")->required();
   app.add_option("--attack", attack, "pgd, autoattack or none")->capture_default_str();
   app.add_option("--steps", eval.steps, "PGD iterations")->capture_default_str();
+  app.add_option("--attacks", ao.attacks,
+                 "AutoAttack's stages, in order (default: the standard version's apgd-ce,apgd-t,fab-t,square; "
+                 "one name alone runs that attack alone)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"apgd-ce", "apgd-t", "fab-t", "square"}));
   app.add_option("--eps", epsilon, "L-inf radius, in 1/255 units")->capture_default_str();
   app.add_option("--step-size", step_size, "PGD step, in 1/255 units")->capture_default_str();
   app.add_flag("--no-random-start", no_random_start, "start PGD at the clean image instead of x + U(-eps, eps)");
@@ -48,6 +54,9 @@ int cmd_eval(int argc, char** argv) {
   }
   if (attack != "pgd" && attack != "autoattack" && attack != "none")
     fail("--attack: '", attack, "' is not an attack; use pgd, autoattack or none");
+  const bool standard_stages = ao.attacks == autoattack::AutoAttackOptions{}.attacks;
+  if (attack != "autoattack" && !standard_stages) fail("--attacks: only with --attack autoattack");
+  if (ao.attacks.empty()) fail("--attacks: name at least one stage");
   if (eval.steps < 0) fail("--steps must be >= 0, got ", eval.steps);
   if (!(epsilon >= 0) || !(step_size >= 0)) fail("--eps and --step-size must be >= 0");
   if (batch_size < 1) fail("--batch-size must be positive, got ", batch_size);
@@ -84,7 +93,6 @@ int cmd_eval(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   method::EvalCounts c;
   if (attack == "autoattack") {
-    autoattack::AutoAttackOptions ao;
     ao.epsilon = eval.epsilon;
     ao.seed = eval.seed;
     ao.batch_size = lo.batch_size;
@@ -105,9 +113,12 @@ int cmd_eval(int argc, char** argv) {
     c = method::sum_over_ranks(method::evaluate_pgd(logits, loader, eval), comm);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string stages;
+  for (const std::string& a : ao.attacks) stages += (stages.empty() ? "" : ", ") + a;
   std::string what = attack == "none" ? "no attack"
                      : attack == "autoattack"
-                         ? "AutoAttack (standard), eps " + json_num(epsilon) + "/255"
+                         ? "AutoAttack (" + (standard_stages ? std::string("standard") : stages) + "), eps " +
+                               json_num(epsilon) + "/255"
                          : "PGD-" + std::to_string(eval.steps) + ", eps " + json_num(epsilon) + "/255, step " +
                                json_num(step_size) + "/255" + (eval.random_start ? ", random start" : "");
   if (!comm.is_root()) return 0;

@@ -173,6 +173,26 @@ TEST_F(FinetuneCli, EvalOfTheFinetunedCheckpointMatchesTheLastEpoch) {
   EXPECT_NE(json.find(ra.str()), std::string::npos) << json << " vs " << ra.str();
 }
 
+// --attacks picks AutoAttack's stages: one name runs that attack alone, and
+// the result names the stages it ran.
+TEST_F(FinetuneCli, EvalRunsTheAutoAttackStagesAsked) {
+  ASSERT_EQ(run(cli::cmd_finetune, quick(t, "slf", "slf", 1)), 0);
+  std::vector<std::string> args{"--ckpt", t / "slf/last.safetensors", "--data", t / "data", "--dataset", "mnist",
+                                "--size", "8", "--workers", "1", "--attack", "autoattack"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+  ASSERT_EQ(run(cli::cmd_eval, with({"--attacks", "apgd-ce", "--json", t / "aa.json"})), 0);
+  EXPECT_NE(read("aa.json").find("\"AutoAttack (apgd-ce), eps 8/255\""), std::string::npos) << read("aa.json");
+  EXPECT_NE(run(cli::cmd_eval, with({"--attacks", "apgd-ce,fgsm"})), 0);  // CLI11 names the bad value
+  std::vector<std::string> pgd = args;
+  pgd[pgd.size() - 1] = "pgd";
+  pgd.insert(pgd.end(), {"--attacks", "square"});
+  EXPECT_THROW(run(cli::cmd_eval, pgd), Error);
+}
+
 TEST_F(FinetuneCli, ClearErrors) {
   auto message = [&](int (*cmd)(int, char**), std::vector<std::string> args) {
     try {
