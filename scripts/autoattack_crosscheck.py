@@ -163,12 +163,16 @@ def check_logits(args, model, x, y, channels):
     return {"max_feature_diff": fdiff, "max_logit_diff": ldiff, "prediction_agreement": agree}
 
 
-def run_ours(args, channels):
-    """Our AutoAttack through `advcl eval`; returns clean/per-stage counts read from its output."""
-    js, err = os.path.join(args.out, "ours.json"), os.path.join(args.out, "ours.err")
+def run_ours(args, channels, alone=None):
+    """Our AutoAttack through `advcl eval` (the standard chain, or the stage `alone` by itself);
+    returns clean/per-stage counts read from its output."""
+    tag = f"_{alone}" if alone else ""
+    js, err = os.path.join(args.out, f"ours{tag}.json"), os.path.join(args.out, f"ours{tag}.err")
     if args.rerun_ours or not (os.path.exists(js) and os.path.exists(err)):
         cmd = [args.advcl, "eval", "--ckpt", args.ckpt, "--attack", "autoattack", "--eps", str(args.eps),
                "--threads", str(args.threads), "--json", js] + data_args(args, channels)
+        if alone:
+            cmd += ["--attacks", alone]
         print("running:", " ".join(cmd), flush=True)
         with open(err, "w") as e:
             subprocess.run(cmd, check=True, stderr=e, stdout=subprocess.DEVNULL)
@@ -192,12 +196,24 @@ def run_ours(args, channels):
     return {"clean": clean, "robust_after": stages, "seconds": res["seconds"]}
 
 
+def run_ours_individual(args, channels):
+    """Each of args.stages alone on every correctly classified point (`advcl eval --attacks NAME`)."""
+    out = {"robust_alone": {}, "seconds": {}}
+    for name in args.stages:
+        r = run_ours(args, channels, alone=name)
+        out["clean"] = r["clean"]
+        out["robust_alone"][name] = r["robust_after"][name]
+        out["seconds"][name] = r["seconds"]
+        print(f"advcl {name} alone: robust {out['robust_alone'][name]}/{args.n} ({r['seconds']:.0f}s)", flush=True)
+    return out
+
+
 # --- torchattacks ---------------------------------------------------------------
 
-def standard_attacks(model, eps, classes, seed):
+def standard_attacks(model, eps, classes, seed, only=STAGES):
     import torchattacks as ta
     # fra31/auto-attack's standard version; torchattacks' own defaults differ (10 iterations, rescaled Square).
-    return [
+    return [a for a in [
         ("apgd-ce", ta.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", rho=0.75, seed=seed)),
         ("apgd-t", ta.APGDT(model, norm="Linf", eps=eps, steps=100, n_restarts=1, rho=0.75, n_classes=classes,
                             seed=seed)),
@@ -205,7 +221,7 @@ def standard_attacks(model, eps, classes, seed):
                          n_classes=classes, seed=seed)),
         ("square", ta.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, p_init=0.8,
                              loss="margin", resc_schedule=False, seed=seed)),
-    ]
+    ] if a[0] in only]
 
 
 def predict(model, x, bs):
@@ -233,11 +249,11 @@ def run_torchattacks(model, x, y, eps, classes, bs, seed):
     return out
 
 
-def run_torchattacks_individual(model, x, y, eps, classes, bs, seed):
-    """Each attack alone on every correctly classified point: robust count after it."""
+def run_torchattacks_individual(model, x, y, eps, classes, bs, seed, stages):
+    """Each attack of `stages` alone on every correctly classified point: robust count after it."""
     correct = predict(model, x, bs) == y
     out = {"clean": int(correct.sum()), "robust_alone": {}, "seconds": {}}
-    for name, attack in standard_attacks(model, eps, classes, seed):
+    for name, attack in standard_attacks(model, eps, classes, seed, stages):
         t0 = time.time()
         robust = correct.clone()
         idx = correct.nonzero().flatten()
@@ -262,6 +278,25 @@ def run_torchattacks_autoattack(model, x, y, eps, classes, bs, seed):
     return {"robust": int(robust.sum()), "seconds": time.time() - t0}
 
 # --- the comparison -------------------------------------------------------------
+
+def print_individual_table(report):
+    """Each attack alone, both sides (robust accuracy %); sets report["max_individual_gap_points"]."""
+    n = report["images"]
+    ta, ours = report.get("torchattacks_individual"), report.get("advcl_individual")
+    if not ta or not ours:
+        return
+    print(f"\n{n} images, each attack alone on every correctly classified point (robust accuracy %)")
+    print(f"{'':10} {'advcl':>8} {'torchatt.':>10} {'diff':>7}")
+    print(f"{'clean':10} {100 * ours['clean'] / n:8.2f} {100 * ta['clean'] / n:10.2f} "
+          f"{100 * (ours['clean'] - ta['clean']) / n:+7.2f}")
+    gaps = []
+    for s in STAGES:
+        if s in ours["robust_alone"] and s in ta["robust_alone"]:
+            a, b = ours["robust_alone"][s], ta["robust_alone"][s]
+            gaps.append(abs(a - b) * 100 / n)
+            print(f"{s:10} {100 * a / n:8.2f} {100 * b / n:10.2f} {100 * (a - b) / n:+7.2f}")
+    report["max_individual_gap_points"] = max(gaps) if gaps else None
+
 
 def print_table(report, dataset):
     """Both sides' accuracies (clean, after each stage); sets report["final_gap_points"]."""
@@ -300,22 +335,28 @@ def merge(args):
     for d in args.merge:
         with open(os.path.join(d, "crosscheck.json")) as f:
             parts.append(json.load(f))
-        if "advcl" not in parts[-1]:
+        if "advcl" not in parts[-1] and "advcl_individual" not in parts[-1]:
             sys.exit(f"error: {d}/crosscheck.json has no advcl result")
     ranges = sorted((r.get("start", 0), r.get("start", 0) + r["images"]) for r in parts)
     for (a0, a1), (b0, b1) in zip(ranges, ranges[1:]):
         if b0 < a1:
             sys.exit(f"error: --merge: slices [{a0}, {a1}) and [{b0}, {b1}) overlap")
     report = {"merged": args.merge, "slices": ranges, "images": sum(r["images"] for r in parts),
-              "eps": parts[0]["eps"], "advcl": {}, "torchattacks_standard": {},
+              "eps": parts[0]["eps"],
               "max_logit_diff": max(r["logit_check"]["max_logit_diff"] for r in parts)}
+    results = ["advcl", "torchattacks_standard", "advcl_individual", "torchattacks_individual"]
     for r in parts:
         if r["eps"] != report["eps"] or r["checkpoint"] != parts[0]["checkpoint"]:
             sys.exit("error: --merge: the runs differ in checkpoint or eps")
-        add_counts(report["advcl"], r["advcl"])
-        add_counts(report["torchattacks_standard"], r["torchattacks_standard"])
+        if [k for k in results if k in r] != [k for k in results if k in parts[0]]:
+            sys.exit("error: --merge: the runs hold different results (chain / attacks alone)")
+        for k in results:
+            if k in r:
+                add_counts(report.setdefault(k, {}), r[k])
     report["checkpoint"] = parts[0]["checkpoint"]
-    print_table(report, f"slices {ranges}")
+    if "advcl" in report:
+        print_table(report, f"slices {ranges}")
+    print_individual_table(report)
     with open(os.path.join(args.out, "crosscheck.json"), "w") as f:
         json.dump(report, f, indent=1)
     print(f"written: {os.path.join(args.out, 'crosscheck.json')}")
@@ -346,14 +387,19 @@ def main():
     p.add_argument("--skip-torchattacks", action="store_true",
                    help="only the logit check and our run (a later run without it reuses our output)")
     p.add_argument("--individual-only", action="store_true",
-                   help="after the logit check, only run each torchattacks attack alone on every correctly "
-                        "classified point (OUT/individual.json); our side: run_autoattack with one stage")
+                   help="instead of the chain: each attack of --stages alone on every correctly classified point, "
+                        "on both sides (ours: `advcl eval --attacks NAME`)")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help="with --individual-only: the attacks to run alone (comma-separated)")
     p.add_argument("--torchattacks-autoattack", action="store_true",
                    help="also run torchattacks.AutoAttack as shipped (its defaults: 10 iterations)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if args.merge:
         return merge(args)
+    args.stages = [s for s in args.stages.split(",") if s]
+    if not args.stages or any(s not in STAGES for s in args.stages):
+        p.error(f"--stages: names from {','.join(STAGES)}")
     if not args.ckpt or not args.data:
         p.error("--ckpt and --data are required (except with --merge)")
     torch.set_num_threads(args.threads)
@@ -381,15 +427,29 @@ def main():
     report = {"checkpoint": args.ckpt, "data": args.data, "start": args.start, "images": args.n,
               "eps": f"{args.eps}/255",
               "threads": args.threads, "logit_check": check_logits(args, model, x, y, channels)}
-    if not args.skip_ours and not args.individual_only:
-        report["advcl"] = run_ours(args, channels)
     if args.individual_only:
-        report["torchattacks_individual"] = run_torchattacks_individual(model, x, y, eps, classes, args.batch_size,
-                                                                        args.seed)
-        with open(os.path.join(args.out, "individual.json"), "w") as f:
+        if not args.skip_ours:
+            report["advcl_individual"] = run_ours_individual(args, channels)
+        if args.skip_torchattacks:
+            return
+        ta_path = os.path.join(args.out, "torchattacks_individual.json")
+        done = {}
+        if os.path.exists(ta_path) and not args.rerun_torchattacks:
+            with open(ta_path) as f:
+                done = json.load(f)
+        if done.get("images") != args.n or any(s not in done["robust_alone"] for s in args.stages):
+            done = run_torchattacks_individual(model, x, y, eps, classes, args.batch_size, args.seed, args.stages)
+            done["images"] = args.n
+            with open(ta_path, "w") as f:
+                json.dump(done, f, indent=1)
+        report["torchattacks_individual"] = done
+        print_individual_table(report)
+        with open(os.path.join(args.out, "crosscheck.json"), "w") as f:
             json.dump(report, f, indent=1)
-        print(f"written: {os.path.join(args.out, 'individual.json')}")
+        print(f"written: {os.path.join(args.out, 'crosscheck.json')}")
         return
+    if not args.skip_ours:
+        report["advcl"] = run_ours(args, channels)
     if args.skip_torchattacks:
         print(f"advcl: {report.get('advcl')}")
         return
