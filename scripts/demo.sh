@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The paper's whole pipeline on real Fashion-MNIST, on the CPU, at a reduced
-# size (ResNet-18 of width 8, a class-balanced subset of 1,500 images, few
-# epochs), so that it ends in about 10-15 minutes on 2 cores:
+# size (ResNet-18 of width 8, a class-balanced subset of 3,840 images, few
+# epochs), so that it ends in about 5-15 minutes on 2 cores:
 #   SimCLR -> features -> k-means pseudo-labels -> AdvCL pretraining -> SLF
 #   (whose last epoch is evaluated: SA and RA under PGD-20), then the
 #   curves of every stage as PNG (scripts/plot_metrics.py)
@@ -14,11 +14,11 @@ OUT=${2:-demo_out}
 ADVCL="$BUILD/bin/advcl"
 DATA=${ADVCL_DEMO_DATA:-/usr/share/datasets/fashion-mnist}
 # Sizes, overridable from the environment for a quicker or a longer run.
-PER_CLASS=${DEMO_PER_CLASS:-150}        # training images per class (1,500 in all)
-TEST_LIMIT=${DEMO_TEST_LIMIT:-500}      # test images for SA / RA
+PER_CLASS=${DEMO_PER_CLASS:-384}        # training images per class (3,840 in all: 30 batches of 128, no short last batch)
+TEST_LIMIT=${DEMO_TEST_LIMIT:-1000}     # test images for SA / RA
 WIDTH=${DEMO_WIDTH:-8}
-SIMCLR_EPOCHS=${DEMO_SIMCLR_EPOCHS:-6}
-PRETRAIN_EPOCHS=${DEMO_PRETRAIN_EPOCHS:-3}
+SIMCLR_EPOCHS=${DEMO_SIMCLR_EPOCHS:-10}
+PRETRAIN_EPOCHS=${DEMO_PRETRAIN_EPOCHS:-5}
 SLF_EPOCHS=${DEMO_SLF_EPOCHS:-15}
 
 if [ ! -x "$ADVCL" ]; then echo "demo: $ADVCL not built (run \`make\`)" >&2; exit 1; fi
@@ -44,7 +44,7 @@ stamp "3/4 AdvCL pretraining (PGD-5 at eps 8/255, high-frequency view, pseudo-la
   --epoch "$PRETRAIN_EPOCHS" --batch-size 128 --learning_rate 0.5 --out "$OUT/advcl" --log-every 4
 
 # The paper's SLF takes 25 epochs of batch 512 at lr 0.01 over 50,000 images;
-# on 1,500 images that would be 75 steps, so the demo uses batch 128 and lr 0.1
+# on 3,840 images that would be about 190 steps, so the demo uses batch 128 and lr 0.1
 # (the protocol is otherwise SLF's: frozen encoder in eval mode, crop+flip).
 # --eval-every SLF_EPOCHS: the only evaluation is the last epoch's, the same
 # SA/RA that `advcl eval --attack pgd --steps 20 --limit TEST_LIMIT` gives on
