@@ -2,11 +2,13 @@
 // convolution API. For each geometry (and dtype, device and settings) the
 // descriptors and the algorithm of each direction are chosen once and
 // cached. The algorithm comes from cuDNN's heuristics (no benchmarking, so
-// the choice is itself deterministic); in deterministic mode
-// (cuda/settings.h) only CUDNN_DETERMINISTIC algorithms are taken. Bias and
+// the choice is itself deterministic; the first candidate cuDNN accepts at
+// run time is kept); in deterministic mode (cuda/settings.h) only
+// CUDNN_DETERMINISTIC algorithms are taken. Bias and
 // its gradient are our own kernels (the latter a fixed-order block sum).
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "cuda/block_reduce.cuh"
@@ -33,15 +35,21 @@ int to_int(int64_t v) {
   return static_cast<int>(v);
 }
 
+// One direction's algorithm and workspace size, chosen on its first call.
+template <class Algo>
+struct Chosen {
+  bool done = false;
+  Algo algo{};
+  size_t workspace = 0;
+};
+
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  bool have_fwd = false, have_data = false, have_filter = false;
-  cudnnConvolutionFwdAlgo_t fwd{};
-  cudnnConvolutionBwdDataAlgo_t data{};
-  cudnnConvolutionBwdFilterAlgo_t filter{};
-  size_t fwd_ws = 0, data_ws = 0, filter_ws = 0;
+  Chosen<cudnnConvolutionFwdAlgo_t> fwd;
+  Chosen<cudnnConvolutionBwdDataAlgo_t> data;
+  Chosen<cudnnConvolutionBwdFilterAlgo_t> filter;
 };
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
@@ -90,18 +98,49 @@ ConvPlan& plan_for(const ConvGeometry& g) {
   return *p;
 }
 
-// The first usable algorithm in cuDNN's heuristic order.
-template <class Perf>
-const Perf& choose(const char* what, const Perf* perfs, int count) {
-  bool det = cuda::deterministic();
-  for (int i = 0; i < count; ++i) {
-    if (perfs[i].status != CUDNN_STATUS_SUCCESS) continue;
-    if (det && perfs[i].determinism != CUDNN_DETERMINISTIC) continue;
-    if (perfs[i].memory > kMaxWorkspace) continue;
-    return perfs[i];
+// Runs one direction of the convolution with its chosen algorithm; on the
+// first call, chooses it. Candidates come in cuDNN's heuristic order
+// (`heuristic(perfs, &count)`): those reported supported, deterministic in
+// deterministic mode, and within kMaxWorkspace. The first whose workspace
+// query (`workspace(algo, &bytes)`) and run (`run(algo, ws, bytes)`) succeed
+// is kept. A candidate refused with a NOT_SUPPORTED status is passed over:
+// the heuristics can list an algorithm that then declines the geometry or
+// the dtype (double, notably), which must cost a fallback, not the op. Any
+// other failure is an error.
+template <class Perf, int kMaxAlgos, class Algo, class Heuristic, class Workspace, class Run>
+void run_conv(const char* op, const char* what, Chosen<Algo>& chosen, Heuristic heuristic, Workspace workspace,
+              Run run) {
+  if (chosen.done) {
+    cuda::DeviceBuffer ws(op, chosen.workspace);
+    ADVCL_CUDNN_CHECK(op, run(chosen.algo, ws.get(), chosen.workspace));
+    return;
   }
-  fail("conv2d: cuDNN offers no ", det ? "deterministic " : "", what,
-       " algorithm for this geometry", det ? " (try cuda::set_deterministic(false))" : "");
+  Perf perfs[kMaxAlgos];
+  int count = 0;
+  ADVCL_CUDNN_CHECK(op, heuristic(perfs, &count));
+  const bool det = cuda::deterministic();
+  std::string refused;
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perfs[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || (det && p.determinism != CUDNN_DETERMINISTIC) || p.memory > kMaxWorkspace)
+      continue;
+    size_t bytes = 0;
+    cudnnStatus_t st = workspace(p.algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      cuda::DeviceBuffer ws(op, bytes);
+      st = run(p.algo, ws.get(), bytes);
+      if (st == CUDNN_STATUS_SUCCESS) {
+        chosen = {true, p.algo, bytes};
+        return;
+      }
+    }
+    if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED)
+      fail(op, ": cuDNN ", what, " algorithm ", static_cast<int>(p.algo), " failed: ", cudnnGetErrorString(st));
+    refused += (refused.empty() ? "" : ", ") + std::to_string(static_cast<int>(p.algo));
+  }
+  fail(op, ": cuDNN offers no ", det ? "deterministic " : "", what, " algorithm for this geometry",
+       refused.empty() ? "" : " (refused at run time: algorithms " + refused + ")",
+       det ? " (try cuda::set_deterministic(false))" : "");
 }
 
 template <class T>
@@ -132,20 +171,19 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
   {
     std::lock_guard<std::mutex> lock(g_mu);
     ConvPlan& p = plan_for<T>(g);
-    if (!p.have_fwd) {
-      cudnnConvolutionFwdAlgoPerf_t perfs[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      int count = 0;
-      ADVCL_CUDNN_CHECK("conv2d", cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y,
-                                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count,
-                                                                         perfs));
-      p.fwd = choose("forward", perfs, count).algo;
-      ADVCL_CUDNN_CHECK("conv2d", cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_ws));
-      p.have_fwd = true;
-    }
-    cuda::DeviceBuffer ws("conv2d", p.fwd_ws);
     const T one = 1, zero = 0;
-    ADVCL_CUDNN_CHECK("conv2d", cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, p.fwd, ws.get(), p.fwd_ws,
-                                                        &zero, p.y, y));
+    run_conv<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+        "conv2d", "forward", p.fwd,
+        [&](cudnnConvolutionFwdAlgoPerf_t* perfs, int* count) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                        count, perfs);
+        },
+        [&](cudnnConvolutionFwdAlgo_t a, size_t* bytes) {
+          return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, a, bytes);
+        },
+        [&](cudnnConvolutionFwdAlgo_t a, void* ws, size_t bytes) {
+          return cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, a, ws, bytes, &zero, p.y, y);
+        });
   }
   if (bias) cuda::launch("conv2d bias", g.N * g.Cout * g.OH * g.OW, AddBias<T>{y, bias, g.Cout, g.OH * g.OW});
 }
@@ -160,21 +198,19 @@ void conv2d_backward_data(const ConvGeometry& g, const T* gy, const T* w, T* gx)
   cudnnHandle_t h = cuda::cudnn_handle();
   std::lock_guard<std::mutex> lock(g_mu);
   ConvPlan& p = plan_for<T>(g);
-  if (!p.have_data) {
-    cudnnConvolutionBwdDataAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    ADVCL_CUDNN_CHECK("conv2d backward", cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                                             h, p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
-                                             perfs));
-    p.data = choose("backward-data", perfs, count).algo;
-    ADVCL_CUDNN_CHECK("conv2d backward",
-                      cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, p.data, &p.data_ws));
-    p.have_data = true;
-  }
-  cuda::DeviceBuffer ws("conv2d backward", p.data_ws);
   const T one = 1, zero = 0;
-  ADVCL_CUDNN_CHECK("conv2d backward", cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, gy, p.conv, p.data,
-                                                                    ws.get(), p.data_ws, &zero, p.x, gx));
+  run_conv<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      "conv2d backward", "backward-data", p.data,
+      [&](cudnnConvolutionBwdDataAlgoPerf_t* perfs, int* count) {
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x,
+                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, count, perfs);
+      },
+      [&](cudnnConvolutionBwdDataAlgo_t a, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, a, bytes);
+      },
+      [&](cudnnConvolutionBwdDataAlgo_t a, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, gy, p.conv, a, ws, bytes, &zero, p.x, gx);
+      });
 }
 
 template <class T>
@@ -187,21 +223,19 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* g
   cudnnHandle_t h = cuda::cudnn_handle();
   std::lock_guard<std::mutex> lock(g_mu);
   ConvPlan& p = plan_for<T>(g);
-  if (!p.have_filter) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    ADVCL_CUDNN_CHECK("conv2d backward", cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                                             h, p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                             &count, perfs));
-    p.filter = choose("backward-weight", perfs, count).algo;
-    ADVCL_CUDNN_CHECK("conv2d backward", cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w,
-                                                                                       p.filter, &p.filter_ws));
-    p.have_filter = true;
-  }
-  cuda::DeviceBuffer ws("conv2d backward", p.filter_ws);
   const T one = 1, zero = 0;
-  ADVCL_CUDNN_CHECK("conv2d backward", cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, gy, p.conv, p.filter,
-                                                                      ws.get(), p.filter_ws, &zero, p.w, gw));
+  run_conv<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      "conv2d backward", "backward-weight", p.filter,
+      [&](cudnnConvolutionBwdFilterAlgoPerf_t* perfs, int* count) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w,
+                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, count, perfs);
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, a, bytes);
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t a, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, gy, p.conv, a, ws, bytes, &zero, p.w, gw);
+      });
 }
 
 template <class T>
