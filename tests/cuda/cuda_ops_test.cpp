@@ -293,6 +293,13 @@ TEST(CudaOps, Conv2d) {
               {randn({4, 3, 9, 9}, 25, dt), randn({8, 3, 3, 3}, 26, dt), randn({8}, 27, dt)}, {true, true, true},
               dt == DType::Float64 ? 1e-10 : 1e-4);
     }
+    // ResNet's shortcut: 1x1, stride 2, no padding, no bias.
+    ops::Conv2dOptions shortcut;
+    shortcut.stride = 2;
+    shortcut.padding = 0;
+    compare("conv2d 1x1 stride 2", [shortcut](auto& v) { return ops::conv2d(v[0], v[1], Tensor(), shortcut); },
+            {randn({4, 8, 8, 8}, 60, dt), randn({16, 8, 1, 1}, 61, dt)}, {true, true},
+            dt == DType::Float64 ? 1e-10 : 1e-4);
   }
 }
 
