@@ -98,6 +98,7 @@ stage_sanitize() {
 }
 
 first_loss() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()).get("loss", "?"))' "$1" 2>/dev/null; }
+sa_ra() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("SA %.2f RA %.2f" % (d["sa"], d["ra"]))' "$1" 2>/dev/null; }
 
 stage_cli() {
   if [ ! -f .gpu/data/t10k-images-idx3-ubyte.gz ]; then note "cli: no data in .gpu/data (see gpu_bundle.sh)"; return; fi
@@ -131,8 +132,7 @@ stage_cli() {
   local row
   for dev in $DEVICES; do
     row="$dev: simclr first loss $(first_loss $W/$dev/simclr/metrics.jsonl), pretrain first loss $(first_loss $W/$dev/advcl/metrics.jsonl)"
-    row+=", PGD $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"SA {d[\"sa\"]:.2f} RA {d[\"ra\"]:.2f}")' $W/$dev/pgd.json 2>/dev/null)"
-    row+=", AutoAttack (32) $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"SA {d[\"sa\"]:.2f} RA {d[\"ra\"]:.2f}")' $W/$dev/aa.json 2>/dev/null)"
+    row+=", PGD $(sa_ra $W/$dev/pgd.json), AutoAttack (32) $(sa_ra $W/$dev/aa.json)"
     echo "$row" | tee -a "$OUT/cli.log"
   done
   grep -E "seconds:|error" "$OUT/cli.log" | tail -8
