@@ -93,9 +93,6 @@ CachingAllocator& allocator(int device) {
 
 cudaStream_t stream_of(StreamId s) { return reinterpret_cast<cudaStream_t>(s); }
 
-}  // namespace
-
-namespace {
 // Why cudaGetDeviceCount found no device (cudaSuccess when it found some, or
 // when it was not asked yet), for check_device's message.
 cudaError_t g_count_error = cudaSuccess;
