@@ -1,6 +1,8 @@
 #include "cuda/caching_allocator.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <tuple>
 #include <vector>
 
@@ -43,8 +45,17 @@ std::string human(size_t bytes) {
 }
 }  // namespace
 
-CachingAllocator::CachingAllocator(RawAllocator raw, std::string name) : raw_(std::move(raw)), name_(std::move(name)) {
+CachingAllocator::CachingAllocator(RawAllocator raw, std::string name, Caching caching)
+    : raw_(std::move(raw)), name_(std::move(name)), caching_(caching) {
   if (!raw_.alloc || !raw_.free) fail("CachingAllocator(", name_, "): the raw alloc and free functions must be set");
+  st_.caching = caching_ == Caching::on;
+}
+
+Caching CachingAllocator::caching_from_env() {
+  const char* v = std::getenv("ADVCL_CUDA_NO_CACHE");
+  if (!v || !*v || std::strcmp(v, "0") == 0) return Caching::on;
+  if (std::strcmp(v, "1") == 0) return Caching::off;
+  fail("ADVCL_CUDA_NO_CACHE='", v, "': expected 1 (every tensor its own cudaMalloc, for compute-sanitizer) or 0");
 }
 
 CachingAllocator::~CachingAllocator() {
@@ -113,9 +124,44 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, StreamId 
   return b;
 }
 
+// Caching::off: exactly the requested bytes (no rounding, so that the first
+// byte past the tensor is outside the raw allocation), one segment each.
+void* CachingAllocator::allocate_uncached(size_t nbytes, StreamId stream) {
+  void* p = raw_.alloc(nbytes);
+  if (!p)
+    fail(name_, ": out of memory allocating ", human(nbytes), " (", nbytes, " bytes, cache off). ", stats_str_locked(),
+         ". Reduce the batch size or free tensors that are still referenced.");
+  ++st_.raw_allocs;
+  ++st_.segments;
+  st_.reserved += nbytes;
+  if (st_.reserved > st_.peak_reserved) st_.peak_reserved = st_.reserved;
+  Block* b = new Block;
+  b->ptr = static_cast<char*>(p);
+  b->size = nbytes;
+  b->stream = stream;
+  b->allocated = true;
+  b->requested = nbytes;
+  active_[b->ptr] = b;
+  ++st_.allocations;
+  ++st_.active_blocks;
+  st_.allocated += nbytes;
+  st_.requested += nbytes;
+  if (st_.allocated > st_.peak_allocated) st_.peak_allocated = st_.allocated;
+  return p;
+}
+
+void CachingAllocator::free_uncached(Block* b) {
+  raw_.free(b->ptr);
+  ++st_.raw_frees;
+  --st_.segments;
+  st_.reserved -= b->size;
+  delete b;
+}
+
 void* CachingAllocator::allocate(size_t nbytes, StreamId stream) {
   if (nbytes == 0) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
+  if (caching_ == Caching::off) return allocate_uncached(nbytes, stream);
   size_t rounded = round_size(nbytes);
   Pool& pool = pool_for(rounded);
   Block* b = find_free(pool, rounded, stream);
@@ -163,6 +209,10 @@ void CachingAllocator::free(void* p) {
   --st_.active_blocks;
   b->allocated = false;
   b->requested = 0;
+  if (caching_ == Caching::off) {
+    free_uncached(b);
+    return;
+  }
 
   // Merge with free neighbours; they sit in the same pool and stream.
   Pool& pool = b->small ? small_ : large_;
@@ -227,7 +277,8 @@ std::string CachingAllocator::stats_str() const {
 
 std::string CachingAllocator::stats_str_locked() const {
   std::ostringstream os;
-  os << name_ << " memory: allocated " << human(st_.allocated) << " in " << st_.active_blocks << " blocks, reserved "
+  os << name_ << " memory" << (caching_ == Caching::off ? " (cache off)" : "")
+     << ": allocated " << human(st_.allocated) << " in " << st_.active_blocks << " blocks, reserved "
      << human(st_.reserved) << " in " << st_.segments << " segments, peak allocated " << human(st_.peak_allocated)
      << ", peak reserved " << human(st_.peak_reserved) << "; raw allocations " << st_.raw_allocs << ", raw frees "
      << st_.raw_frees << ", cache hits " << st_.cache_hits << " of " << st_.allocations;

@@ -21,6 +21,13 @@
 // The class does bookkeeping only: it allocates through an injected pair of
 // functions, so the CPU tests run it over malloc/free and the CUDA build over
 // cudaMalloc/cudaFree (cuda/runtime.cu). It is thread-safe.
+//
+// With Caching::off every request is a raw allocation of exactly the bytes
+// asked for, returned to the raw allocator as soon as it is freed. Slow, but
+// each tensor then has its own cudaMalloc, so compute-sanitizer's memcheck
+// sees an access past a tensor's end (inside the cache it would land in the
+// same segment, in a neighbour or a free block, and go unnoticed) and a use
+// after free. The process-wide allocators read it from ADVCL_CUDA_NO_CACHE.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -55,7 +62,11 @@ struct AllocatorStats {
   uint64_t oom_retries = 0;    // raw allocations retried after releasing the cache
   size_t active_blocks = 0;    // blocks handed out now
   size_t segments = 0;         // raw allocations held now
+  bool caching = true;         // false: Caching::off, every block its own raw allocation
 };
+
+// Whether freed blocks are kept for reuse (the default) or given back at once.
+enum class Caching { on, off };
 
 class CachingAllocator {
  public:
@@ -67,7 +78,7 @@ class CachingAllocator {
   static constexpr size_t kLargeRound = 2 << 20;       // bigger ones are rounded to 2 MiB
 
   // `name` labels error messages, e.g. "cuda:0".
-  CachingAllocator(RawAllocator raw, std::string name);
+  CachingAllocator(RawAllocator raw, std::string name, Caching caching = Caching::on);
   ~CachingAllocator();  // returns every segment, in use or not
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -92,6 +103,10 @@ class CachingAllocator {
   static size_t round_size(size_t nbytes);
   static size_t segment_size(size_t rounded);
 
+  // The mode the environment asks for: ADVCL_CUDA_NO_CACHE=1 is Caching::off;
+  // unset, empty or 0 is Caching::on; any other value is an error.
+  static Caching caching_from_env();
+
  private:
   struct Block;
   struct BySize {
@@ -102,12 +117,15 @@ class CachingAllocator {
   Pool& pool_for(size_t rounded) { return rounded <= kSmallRequest ? small_ : large_; }
   Block* find_free(Pool& pool, size_t rounded, StreamId stream);
   Block* new_segment(size_t rounded, StreamId stream, size_t requested);
+  void* allocate_uncached(size_t nbytes, StreamId stream);
+  void free_uncached(Block* b);
   bool should_split(const Block* b, size_t rounded) const;
   void release_free_segments();
   std::string stats_str_locked() const;
 
   RawAllocator raw_;
   std::string name_;
+  Caching caching_;
   mutable std::mutex mu_;
   Pool small_, large_;                              // free blocks, by (stream, size, address)
   std::unordered_map<const void*, Block*> active_;  // blocks handed out, by address

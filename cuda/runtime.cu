@@ -86,7 +86,11 @@ CachingAllocator& allocator(int device) {
     // Never deleted: the allocators must outlive every static Tensor, and
     // at process exit the driver reclaims the memory anyway (cudaFree after
     // the runtime has shut down would fail).
-    a = new CachingAllocator(std::move(raw), "cuda:" + std::to_string(device));
+    // ADVCL_CUDA_NO_CACHE=1: every tensor its own cudaMalloc, for compute-sanitizer.
+    Caching caching = CachingAllocator::caching_from_env();
+    if (caching == Caching::off)
+      std::fprintf(stderr, "advcl: cuda:%d: ADVCL_CUDA_NO_CACHE=1: the caching allocator is off (slow)\n", device);
+    a = new CachingAllocator(std::move(raw), "cuda:" + std::to_string(device), caching);
   }
   return *a;
 }

@@ -371,3 +371,114 @@ TEST(CachingAllocator, ThreadSafe) {
   a.empty_cache();
   EXPECT_EQ(a.stats().reserved, 0u);
 }
+
+// Caching::off (ADVCL_CUDA_NO_CACHE=1, for compute-sanitizer): every block is
+// a raw allocation of exactly the requested bytes, given back when freed, so
+// an access one byte past a tensor leaves its raw allocation. With the cache
+// the same byte is inside the segment (the next block starts right there).
+TEST(CachingAllocator, CacheOffGivesEveryBlockItsOwnExactRawAllocation) {
+  FakeDevice dev;
+  CachingAllocator cached(dev.raw(), "test");
+  void* c0 = cached.allocate(1000, 0);
+  void* c1 = cached.allocate(1000, 0);
+  EXPECT_EQ(cp(c1), cp(c0) + 1024);  // c0's byte 1024 is c1's first: invisible to memcheck
+  EXPECT_TRUE(cached.stats().caching);
+  cached.free(c0);
+  cached.free(c1);
+
+  FakeDevice raw_dev;
+  CachingAllocator a(raw_dev.raw(), "test", advcl::cuda::Caching::off);
+  void* p = a.allocate(1000, 0);
+  void* q = a.allocate(1000, 0);
+  void* r = a.allocate(5 * MiB + 3, 1);
+  ASSERT_EQ(raw_dev.live.size(), 3u);
+  EXPECT_EQ(raw_dev.live.at(p), 1000u);  // not rounded to 512
+  EXPECT_EQ(raw_dev.live.at(q), 1000u);
+  EXPECT_EQ(raw_dev.live.at(r), 5 * MiB + 3);  // not a 20 MiB segment
+  EXPECT_EQ(a.block_size(p), 1000u);
+  AllocatorStats s = a.stats();
+  EXPECT_FALSE(s.caching);
+  EXPECT_EQ(s.raw_allocs, 3u);
+  EXPECT_EQ(s.segments, 3u);
+  EXPECT_EQ(s.allocated, 2000u + 5 * MiB + 3);
+  EXPECT_EQ(s.requested, 2000u + 5 * MiB + 3);
+  EXPECT_EQ(s.reserved, 2000u + 5 * MiB + 3);
+  EXPECT_NE(a.stats_str().find("(cache off)"), std::string::npos) << a.stats_str();
+
+  // Freed at once: the raw allocation is gone, and the next request of the
+  // same size is a new raw allocation, never a cache hit.
+  a.free(p);
+  EXPECT_EQ(raw_dev.live.count(p), 0u);
+  EXPECT_EQ(a.stats().raw_frees, 1u);
+  void* p2 = a.allocate(1000, 0);
+  s = a.stats();
+  EXPECT_EQ(s.raw_allocs, 4u);
+  EXPECT_EQ(s.cache_hits, 0u);
+  EXPECT_EQ(s.allocations, 4u);
+  a.free(q);
+  a.free(r);
+  a.free(p2);
+  s = a.stats();
+  EXPECT_EQ(s.raw_frees, 4u);
+  EXPECT_EQ(s.reserved, 0u);
+  EXPECT_EQ(s.segments, 0u);
+  EXPECT_EQ(s.allocated, 0u);
+  EXPECT_EQ(s.active_blocks, 0u);
+  EXPECT_EQ(s.peak_allocated, 2000u + 5 * MiB + 3);
+  EXPECT_EQ(raw_dev.in_use, 0u);
+  EXPECT_THROW(a.free(p2), advcl::Error);  // double free still caught
+}
+
+TEST(CachingAllocator, CacheOffOutOfMemoryAndDestructor) {
+  FakeDevice dev;
+  dev.budget = 10 * MiB;
+  {
+    CachingAllocator a(dev.raw(), "cuda:5", advcl::cuda::Caching::off);
+    void* held = a.allocate(6 * MiB, 0);
+    a.allocate(1000, 2);  // never freed: the destructor returns it
+    try {
+      a.allocate(6 * MiB, 0);
+      FAIL() << "expected an out-of-memory error";
+    } catch (const advcl::Error& e) {
+      std::string m = e.what();
+      EXPECT_NE(m.find("cuda:5"), std::string::npos) << m;
+      EXPECT_NE(m.find("out of memory"), std::string::npos) << m;
+      EXPECT_NE(m.find("cache off"), std::string::npos) << m;
+    }
+    EXPECT_EQ(a.stats().oom_retries, 0u);  // no cache to release
+    a.free(held);
+    void* again = a.allocate(6 * MiB, 0);  // fits now that `held` went back
+    EXPECT_NE(again, nullptr);
+    EXPECT_GT(dev.in_use, 6 * MiB);
+  }
+  EXPECT_EQ(dev.in_use, 0u);
+  EXPECT_TRUE(dev.live.empty());
+}
+
+// The process-wide allocators take their mode from ADVCL_CUDA_NO_CACHE.
+TEST(CachingAllocator, CachingFromEnvironment) {
+  const char* name = "ADVCL_CUDA_NO_CACHE";
+  const char* old = std::getenv(name);
+  std::string saved = old ? old : "";
+  unsetenv(name);
+  EXPECT_EQ(CachingAllocator::caching_from_env(), advcl::cuda::Caching::on);
+  setenv(name, "", 1);
+  EXPECT_EQ(CachingAllocator::caching_from_env(), advcl::cuda::Caching::on);
+  setenv(name, "0", 1);
+  EXPECT_EQ(CachingAllocator::caching_from_env(), advcl::cuda::Caching::on);
+  setenv(name, "1", 1);
+  EXPECT_EQ(CachingAllocator::caching_from_env(), advcl::cuda::Caching::off);
+  setenv(name, "yes", 1);
+  try {
+    CachingAllocator::caching_from_env();
+    ADD_FAILURE() << "expected an error for ADVCL_CUDA_NO_CACHE=yes";
+  } catch (const advcl::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("ADVCL_CUDA_NO_CACHE"), std::string::npos) << m;
+    EXPECT_NE(m.find("yes"), std::string::npos) << m;
+  }
+  if (old)
+    setenv(name, saved.c_str(), 1);
+  else
+    unsetenv(name);
+}
