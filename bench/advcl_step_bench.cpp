@@ -1,14 +1,19 @@
 // Timings of whole AdvCL training steps (advcl/advcl_step.h) on random CIFAR-
 // shaped data: ResNet-18 of a given width with its three BN sets and heads,
-// SGD, batch B. Prints one JSON object per step. Run through
-// bench/advcl_step_bench.py, which times the PyTorch step on the same shapes.
+// SGD, batch B, on the CPU or one GPU. Prints one JSON object per step (the
+// time includes waiting for the device). Run through
+// bench/advcl_step_bench.py, which times the PyTorch step on the same shapes
+// and device.
 //   advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N]
+//                    [--device cpu|cuda[:N]] [--tf32 on|off] [--deterministic on|off]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "advcl/advcl_step.h"
+#include "cuda/runtime.h"
+#include "cuda/settings.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
@@ -53,9 +58,10 @@ int main(int argc, char** argv) {
     for (int s = 0; s < steps; ++s) {
       auto t0 = std::chrono::steady_clock::now();
       method::AdvclStepResult r = method::advcl_step(model, sgd, b, starts, opt);
+      double loss = r.loss.item();  // waits for the device: the step's time includes its kernels
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::printf("{\"name\": \"advcl_step.w%lld.b%lld\", \"step\": %d, \"ms\": %.1f, \"loss\": %.6g}\n",
-                  static_cast<long long>(width), static_cast<long long>(batch), s, ms, r.loss);
+                  static_cast<long long>(width), static_cast<long long>(batch), s, ms, loss);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

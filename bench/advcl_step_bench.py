@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Times whole AdvCL training steps, advcl's against PyTorch's, on the CPU:
-ResNet-18 (three BN sets, head_proj, five pseudo-label heads) at the given
-widths, random 3x32x32 batches, the paper's attack (5 x 2/255, eps 8/255,
-high-pass radius 8), SGD; float32, same thread count. The PyTorch step is the
-one tests/golden/make_advcl_step_golden.py checks ours against (imported, not
-copied), every view a separate forward per attack iteration as in the reference.
+"""Times whole AdvCL training steps, advcl's against PyTorch's, on the CPU
+(same thread count) or on one GPU (both sides on it): ResNet-18 (three BN
+sets, head_proj, five pseudo-label heads) at the given widths, random 3x32x32
+batches, the paper's attack (5 x 2/255, eps 8/255, high-pass radius 8), SGD;
+float32. The PyTorch step is the one tests/golden/make_advcl_step_golden.py
+checks ours against (imported, not copied), every view a separate forward per
+attack iteration as in the reference.
 
     python3 bench/advcl_step_bench.py [--build build/cpu] [--threads 2] [--batch 64] [--widths 16,64] [--steps 2]
+    python3 bench/advcl_step_bench.py --build build/cuda --device cuda --batch 512 --widths 64 --steps 3 --tf32 on
 
 Prints each side's per-step times; the ratio uses the fastest step of each
-(the first includes allocation warm-up). Needs torch (never needed by the build or tests).
+(the first includes allocation and, on a GPU, algorithm-search warm-up). Each
+step's time includes waiting for the device. --tf32 sets TensorFloat-32 for
+convolutions and matmuls on both sides (PyTorch: torch.backends.cuda.matmul.
+allow_tf32 and torch.backends.cudnn.allow_tf32). Needs torch (never needed by
+the build or tests).
 """
 import argparse
 import json
@@ -22,25 +28,28 @@ import time
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden")
 
 
-def torch_steps(width, batch, steps, threads):
+def torch_steps(width, batch, steps, threads, device="cpu", tf32=False):
     import torch
+    from run import torch_setup
     sys.path.insert(0, GOLDEN)
     import make_advcl_step_golden as step_ref
     import make_nn_golden as model_ref
 
-    torch.set_num_threads(threads)
+    sync = torch_setup(device, threads, tf32)
     model_ref.WIDTH = width  # Net reads the module's width when built
     torch.manual_seed(0)
-    net = model_ref.Net().train()
+    net = model_ref.Net().to(device).train()
     opt = torch.optim.SGD(net.parameters(), lr=step_ref.LR, momentum=step_ref.MOMENTUM, weight_decay=step_ref.WD)
-    x1, x2, x_org = (torch.rand(batch, 3, 32, 32) for _ in range(3))
-    labels = {k: torch.randint(0, k, (batch,)) for k in model_ref.PSEUDO}
+    x1, x2, x_org = (torch.rand(batch, 3, 32, 32, device=device) for _ in range(3))
+    labels = {k: torch.randint(0, k, (batch,), device=device) for k in model_ref.PSEUDO}
     start_cl = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
     start_ce = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step_ref.advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=8)
+        sync()
         times.append((time.perf_counter() - t0) * 1000)
     return times, torch.__version__
 
@@ -52,6 +61,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--widths", default="16,64")
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both sides)")
+    ap.add_argument("--tf32", default="off", choices=["on", "off"], help="TensorFloat-32 on a GPU (both sides)")
+    ap.add_argument("--deterministic", default="on", choices=["on", "off"],
+                    help="advcl's cuDNN algorithms deterministic only (its default) or any")
     a = ap.parse_args()
     binary = os.path.join(a.build, "bin", "advcl_step_bench")
     if not os.path.exists(binary):
@@ -60,13 +73,22 @@ def main():
     # Each width's row is printed as soon as it is measured: width 64 can take minutes per side.
     header = False
     for width in map(int, a.widths.split(",")):
-        res = subprocess.run([binary, "--width", str(width), "--batch", str(a.batch), "--steps", str(a.steps),
-                              "--threads", str(a.threads)], capture_output=True, text=True, env=env, check=True)
+        cmd = [binary, "--width", str(width), "--batch", str(a.batch), "--steps", str(a.steps),
+               "--threads", str(a.threads), "--device", a.device, "--tf32", a.tf32, "--deterministic", a.deterministic]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            sys.exit(f"advcl_step_bench: {' '.join(cmd)} failed:\n{res.stderr}")
+        sys.stderr.write(res.stderr)
         ours = [json.loads(line)["ms"] for line in res.stdout.splitlines()]
-        theirs, version = torch_steps(width, a.batch, a.steps, a.threads)
+        theirs, version = torch_steps(width, a.batch, a.steps, a.threads, a.device, a.tf32 == "on")
         if not header:
-            print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-                  f"threads {a.threads}; PyTorch {version}; batch {a.batch}, 3x32x32, float32; {a.steps} steps each")
+            if a.device.startswith("cuda"):
+                import torch
+                where = (f"device: {torch.cuda.get_device_name(a.device)}; TF32 {a.tf32} for both; "
+                         f"advcl cuDNN deterministic {a.deterministic}; PyTorch cudnn.benchmark on")
+            else:
+                where = f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; threads {a.threads}"
+            print(f"# {where}; PyTorch {version}; batch {a.batch}, 3x32x32, float32; {a.steps} steps each")
             print(f"{'width':>5s} {'advcl s/step':>22s} {'torch s/step':>22s} {'ratio (best)':>13s}")
             header = True
         fmt = lambda ts: ", ".join(f"{t / 1000:.2f}" for t in ts)  # noqa: E731

@@ -32,7 +32,6 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_nn_golden import PSEUDO, Net  # noqa: E402  (the reference-shaped model)
@@ -52,8 +51,8 @@ def supcon(views):
     contrast = torch.cat(torch.unbind(features, dim=1), dim=0)
     logits = contrast @ contrast.T / T
     logits = logits - logits.max(dim=1, keepdim=True)[0].detach()
-    mask = torch.eye(bsz, dtype=features.dtype).repeat(n_views, n_views)
-    logits_mask = 1 - torch.eye(bsz * n_views, dtype=features.dtype)
+    mask = torch.eye(bsz, dtype=features.dtype, device=features.device).repeat(n_views, n_views)
+    logits_mask = 1 - torch.eye(bsz * n_views, dtype=features.dtype, device=features.device)
     mask = mask * logits_mask
     exp_logits = torch.exp(logits) * logits_mask
     log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
@@ -63,8 +62,8 @@ def supcon(views):
 
 def highpass(x, radius=RADIUS):
     h, w = x.shape[-2:]
-    i = torch.arange(h, dtype=x.dtype).view(-1, 1)
-    j = torch.arange(w, dtype=x.dtype).view(1, -1)
+    i = torch.arange(h, dtype=x.dtype, device=x.device).view(-1, 1)
+    j = torch.arange(w, dtype=x.dtype, device=x.device).view(1, -1)
     keep = (((i - h // 2) ** 2 + (j - w // 2) ** 2).sqrt() >= radius).to(x.dtype)
     spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * keep
     return torch.real(torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1))))
@@ -105,6 +104,9 @@ def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIU
 
 
 def main():
+    # Imported here, not at the top: bench/advcl_step_bench.py uses advcl_step on machines without safetensors.
+    from safetensors.torch import save_file
+
     torch.manual_seed(2021)
     net = Net()
     g = torch.Generator().manual_seed(7)

@@ -38,7 +38,6 @@ import os
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn_golden.safetensors")
 WIDTH, SETS, B, HW = 3, 3, 4, 16
@@ -110,6 +109,9 @@ class Net(nn.Module):
 
 
 def main():
+    # Imported here, not at the top: bench/advcl_step_bench.py uses Net on machines without safetensors.
+    from safetensors.torch import load_file, save_file
+
     torch.manual_seed(20211101)
     net = Net()
     g = torch.Generator().manual_seed(5)
