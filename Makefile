@@ -75,7 +75,7 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 NVCCFLAGS := -std=c++17 -O3 -I. -DADVCL_CUDA=1 $(CUDA_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra -MMD -MP
 ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib \
-            -lcudnn -lcublas -lcufft -lcurand -lcudart
+            -lcudnn -lcublas -lcufft -lcudart
 endif
 # NCCL sums gradient buckets on the GPU (dist/nccl_all_reduce.cu): used in a
 # CUDA build when the toolkit (or the system) has it; otherwise GPU buckets
