@@ -1,46 +1,67 @@
 #!/usr/bin/env bash
 # The checks of the CUDA backend, for a GPU machine that has CUDA, Python and
-# PyTorch but none of our Debian packages (the device machines lent to some
-# tasks). Prepare here with `bash scripts/gpu_bundle.sh`, carry .gpu, then:
+# PyTorch but none of our Debian packages and no git (the device machines lent
+# to some tasks). Prepare here with `bash scripts/gpu_bundle.sh`, carry .gpu,
+# then run one stage per call, in this order (cuda/README.md has the times):
 #
-#   bash scripts/gpu_check.sh [STAGE ...]      (default: tests sanitize cli)
+#   bash scripts/gpu_check.sh tests       # first: the suite, GPU tests before the rest
+#   bash scripts/gpu_check.sh cli         # the CLI pipeline, --device cuda then --device cpu
+#   bash scripts/gpu_check.sh bench       # ours vs PyTorch on the same GPU (bench/README.md)
+#   bash scripts/gpu_check.sh sanitize    # the GPU tests under compute-sanitizer memcheck
 #
-# Stages (each writes $OUT/<stage>.log; $OUT defaults to /tmp/advcl_gpu_out):
-#   tests     the whole GoogleTest suite with the GPU (the CUDA tests skip
-#             nowhere here: a skipped GPU test is reported as a failure)
-#   sanitize  the GPU tests under compute-sanitizer memcheck
-#   cli       simclr, pseudo-labels, pretrain, SLF, PGD and AutoAttack on a
-#             small Fashion-MNIST set, once with --device cpu and once with
-#             --device cuda; prints both sides' losses and accuracies
-#   bench     conv2d (every ResNet-18 convolution) and a ResNet-18 training step
-#             at batch 512, ours vs PyTorch on the same GPU, TF32 off and on
-#   all       the four, in that order
-# The last lines printed are a summary, one line per stage.
+# Stages (each writes $OUT/<stage>*.log; $OUT defaults to /tmp/advcl_gpu_out):
+#   tests     the GPU tests (names matching $GPU_TESTS), then the rest of the
+#             suite in the time left; a GPU test that skips here is a failure
+#   sanitize  the GPU tests under `compute-sanitizer --tool memcheck` with
+#             ADVCL_CUDA_NO_CACHE=1 (every tensor its own cudaMalloc, so an
+#             access past a tensor's end is outside its allocation) and
+#             --report-api-errors no (CUDA calls that fail on purpose, such as
+#             a cuDNN algorithm that declines, are not memory errors)
+#   cli       simclr, pseudo-labels, pretrain, SLF, PGD and AutoAttack on the
+#             bundle's Fashion-MNIST test files (no data: the stage fails), once
+#             per device in $GPU_CHECK_DEVICES; prints both sides' first losses
+#             and accuracies
+#   bench     ResNet-18 training step at batch 512 and the AdvCL step at batch
+#             512 (width 64), ours vs PyTorch on the same GPU, TF32 on for both;
+#             then, in the time left, the ResNet step with TF32 off and every
+#             ResNet-18 convolution
+# Each stage stops within GPU_CHECK_STAGE_SECONDS if set, else its own bound
+# (tests 180 s, cli 180 s, bench 240 s, sanitize 240 s: a device call gets 5
+# minutes, a session 15 in all), and ends with one summary line
+# "<stage>: PASS|FAIL ...". A part cut off by the bound is a failure.
+# The exit status is 0 only when every stage asked for passed.
+#
+# GPU_CHECK_DEVICES=cpu is a dry run without a GPU (the tests stage then lets
+# the GPU tests skip, the cli stage runs on the CPU only).
+#
+# Our libraries (.gpu's lib/ and the CUDA ones found here) are put on
+# LD_LIBRARY_PATH for our own commands only: PyTorch, in the bench stage,
+# loads its own CUDA libraries.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 REPO=$(pwd)
 OUT=${OUT:-/tmp/advcl_gpu_out}
-G=/tmp/advcl_gpu             # the unpacked bundle: bin/, lib/
+G=/tmp/advcl_gpu             # the unpacked bundle: bin/, lib/, wrap/bin/
 W=/tmp/advcl_gpu_work        # the CLI check's data and runs
-DEVICES=${GPU_CHECK_DEVICES:-cpu cuda}   # the cli stage's devices ("cpu" alone: a dry run without a GPU)
+DEVICES=${GPU_CHECK_DEVICES:-cuda cpu}
+GPU_TESTS='Cuda*:Nccl*:*Cuda*:*Gpu*:*GPU*'   # gtest filter: the tests that need a GPU
+BINS=(advcl advcl_tests advcl_bench advcl_resnet_bench advcl_step_bench)
+case " $DEVICES " in *" cuda "*) DRY=0 ;; *) DRY=1 ;; esac
 mkdir -p "$OUT"
-SUMMARY=()
-note() { SUMMARY+=("$1"); echo "== $1"; }
 
-stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(tests sanitize cli)
-[ "${stages[*]}" = all ] && stages=(tests sanitize cli bench)
+usage() { echo "usage: bash scripts/gpu_check.sh STAGE...   (tests, sanitize, cli, bench; one per device call)" >&2; exit 2; }
+[ $# -eq 0 ] && usage
+for s in "$@"; do
+  case "$s" in tests|sanitize|cli|bench) ;; *) echo "gpu_check: unknown stage '$s'" >&2; usage ;; esac
+done
 
 # --- the bundle and the libraries ------------------------------------------------
 if [ ! -f .gpu/bundle.tar.xz ]; then
-  echo "gpu_check: .gpu/bundle.tar.xz not found: run scripts/gpu_bundle.sh and carry .gpu" >&2
+  echo "gpu_check: .gpu/bundle.tar.xz not found: run scripts/gpu_bundle.sh here and carry .gpu" >&2
   exit 2
 fi
-if [ -f .gpu/commit ] && [ "$(cat .gpu/commit)" != "$(git rev-parse HEAD 2>/dev/null || echo unknown)" ]; then
-  echo "gpu_check: note: the bundle was built at $(cut -c1-8 .gpu/commit), the tree is at another commit"
-fi
 rm -rf "$G" && mkdir -p "$G"
-python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/bundle.tar.xz "$G"
+python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/bundle.tar.xz "$G" || exit 2
 
 # CUDA's libraries: the toolkit's, or the NVIDIA wheels of the Python
 # environment (cuDNN and NCCL often live only there).
@@ -49,59 +70,134 @@ candidate_dirs() {
     [ -d "$d" ] && echo "$d"
   done
   python3 - <<'EOF' 2>/dev/null
-import glob, site, sys
+import glob, site
 for p in site.getsitepackages() + [site.getusersitepackages()]:
     for d in sorted(glob.glob(p + "/nvidia/*/lib")) + sorted(glob.glob(p + "/nvidia/cu13/lib")):
         print(d)
 EOF
 }
 LIBPATH=$G/lib
-missing_libs() { LD_LIBRARY_PATH=$LIBPATH ldd "$G/bin/advcl_tests" "$G/bin/advcl" | awk '/not found/ {print $1}' | sort -u; }
+missing_libs() {
+  local b
+  for b in "${BINS[@]}"; do LD_LIBRARY_PATH=$LIBPATH ldd "$G/bin/$b"; done | awk '/not found/ {print $1}' | sort -u
+}
 for so in $(missing_libs); do
   for d in $(candidate_dirs); do
     if [ -e "$d/$so" ]; then LIBPATH=$LIBPATH:$d; break; fi
   done
 done
-export LD_LIBRARY_PATH=$LIBPATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+LIBPATH=$LIBPATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [ -n "$(missing_libs)" ]; then
   echo "gpu_check: libraries not found on this machine: $(missing_libs | tr '\n' ' ')" >&2
   exit 2
 fi
+# The benches' Python scripts start our binaries: wrappers give them the
+# libraries while the Python process (PyTorch) keeps its own environment.
+mkdir -p "$G/wrap/bin"
+for b in "${BINS[@]}"; do
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$LIBPATH" "$G/bin/$b" > "$G/wrap/bin/$b"
+  chmod +x "$G/wrap/bin/$b"
+done
 {
+  echo "bundle: commit $(head -1 .gpu/commit 2>/dev/null || echo unknown)$(tail -n +2 .gpu/commit 2>/dev/null | head -1 | sed 's/^/, /')"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
-  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "our LD_LIBRARY_PATH=$LIBPATH"
   LD_LIBRARY_PATH=$LIBPATH ldd "$G/bin/advcl_tests" | grep -E "cudnn|cublas|cufft|cudart|nccl|dnnl|openblas"
 } | tee "$OUT/machine.log"
 
+# --- helpers ---------------------------------------------------------------------
+SUMMARY=()
+FAILED=0
+# note PASS|FAIL "text": a stage's summary line.
+note() {
+  [ "$1" = FAIL ] && FAILED=1
+  SUMMARY+=("$STAGE: $1 $2")
+  echo "== $STAGE: $1 $2"
+}
+# Runs a command within what is left of the stage's time (status 124 when it
+# ran out, as timeout(1) reports it).
+bounded() {
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -le 5 ]; then
+    echo "gpu_check: no time left for: $*"
+    return 124
+  fi
+  timeout -k 10 "$left" "$@"
+}
+# One of our binaries, with our libraries, within the stage's time.
+ours() { bounded env LD_LIBRARY_PATH="$LIBPATH" "$@"; }
+# "N passed, N failed, N skipped" of a GoogleTest log (also of one cut short).
+gtest_counts() {
+  echo "$(grep -cE '^\[       OK \] ' "$1") passed, $(grep -cE '^\[  FAILED  \] [^ ]+ \(' "$1") failed, $(grep -cE '^\[  SKIPPED \] [^ ]+ \(' "$1") skipped"
+}
+gtest_failures() { grep -E '^\[  FAILED  \] [^ ]+ \(' "$1" | awk '{print $4}' | head -10 | tr '\n' ' '; }
+last_started() { grep -E '^\[ RUN      \] ' "$1" | tail -1 | awk '{print $4}'; }
+# Skips of a GPU test for want of a GPU: gtest prints the reason after
+# "Skipped", then "[  SKIPPED ] name".
+gpu_skips() {
+  awk '/no CUDA device|no usable GPU|built without (CUDA|NCCL)/ {why = 1}
+       /^\[  SKIPPED \] [^ ]+ \(/ { if (why) n++; why = 0 }
+       /^\[ RUN      \] / {why = 0}
+       END {print n + 0}' "$1"
+}
+# How a command ended, for a summary line: "ok", "exit N", or "TIMED OUT in
+# <the test it was running>" when given the GoogleTest log.
+status_word() {
+  case "$1" in
+    0) echo "ok" ;;
+    124|137) echo "TIMED OUT${2:+ in $(last_started "$2")}" ;;
+    *) echo "exit $1" ;;
+  esac
+}
+
 # --- stages ----------------------------------------------------------------------
 stage_tests() {
-  "$G/bin/advcl_tests" --gtest_output=xml:"$OUT/tests.xml" > "$OUT/tests.log" 2>&1
-  local rc=$?
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]" "$OUT/tests.log" | tail -30
-  # A GPU test that skips on a GPU machine is a failure of this check.
-  local gpu_skips
-  gpu_skips=$(grep -A1 -E "no CUDA device|no usable GPU|built without (CUDA|NCCL)" "$OUT/tests.log" | grep -c "^\[  SKIPPED \]")
-  local line
-  line=$(grep -E "^\[  PASSED  \]" "$OUT/tests.log" | tail -1)
-  note "tests: rc $rc; ${line:-no PASSED line}; $(grep -cE '^\[  FAILED  \] [A-Za-z]' "$OUT/tests.log") failed; GPU tests skipped: $gpu_skips"
+  local g=$OUT/tests_gpu.log r=$OUT/tests_rest.log rc_g rc_r skips t0=$SECONDS t1
+  ours "$G/bin/advcl_tests" --gtest_filter="$GPU_TESTS" > "$g" 2>&1
+  rc_g=$?
+  t1=$SECONDS
+  ours "$G/bin/advcl_tests" --gtest_filter="-$GPU_TESTS" > "$r" 2>&1
+  rc_r=$?
+  grep -hE '^\[  FAILED  \] [^ ]+ \(|^\[  SKIPPED \] [^ ]+ \(' "$g" "$r" | head -30
+  skips=$(gpu_skips "$g")
+  local line="GPU tests $(gtest_counts "$g") ($(status_word $rc_g "$g"), $((t1 - t0)) s)"
+  line+="; GPU tests skipped for want of a GPU: $skips"
+  line+="; the rest $(gtest_counts "$r") ($(status_word $rc_r "$r"), $((SECONDS - t1)) s)"
+  local failures
+  failures=$(gtest_failures "$g")$(gtest_failures "$r")
+  [ -n "$failures" ] && line+="; failed: $failures"
+  if [ $rc_g -ne 0 ] || [ $rc_r -ne 0 ] || { [ "$DRY" = 0 ] && [ "$skips" -ne 0 ]; }; then
+    note FAIL "$line"
+  else
+    note PASS "$line"
+  fi
 }
 
 stage_sanitize() {
-  local cs
+  local cs log=$OUT/sanitize.log rc
   cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
-  if [ -z "$cs" ]; then note "sanitize: compute-sanitizer not found"; return; fi
-  "$cs" --tool memcheck --error-exitcode 99 "$G/bin/advcl_tests" \
-    --gtest_filter='Cuda*:Nccl*:*Cuda*:*Gpu*:*GPU*' > "$OUT/sanitize.log" 2>&1
-  local rc=$?
-  tail -15 "$OUT/sanitize.log"
-  note "sanitize (memcheck, GPU tests): rc $rc; $(grep -E '^========= ERROR SUMMARY' "$OUT/sanitize.log" | tail -1)"
+  if [ -z "$cs" ]; then note FAIL "compute-sanitizer not found"; return; fi
+  ours env ADVCL_CUDA_NO_CACHE=1 "$cs" --tool memcheck --report-api-errors no --error-exitcode 99 \
+    "$G/bin/advcl_tests" --gtest_filter="$GPU_TESTS" > "$log" 2>&1
+  rc=$?
+  grep -E '^========= (Invalid|Program hit|Uninitialized|Address|Saved host backtrace|    at )' "$log" | head -20
+  tail -5 "$log"
+  local line="memcheck of the GPU tests, cache off: $(status_word $rc "$log")"
+  line+="; $(gtest_counts "$log"); $(grep -E '^========= ERROR SUMMARY' "$log" | tail -1 | sed 's/^========= //')"
+  if [ $rc -eq 0 ]; then note PASS "$line"; else note FAIL "$line"; fi
 }
 
-first_loss() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()).get("loss", "?"))' "$1" 2>/dev/null; }
-sa_ra() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("SA %.2f RA %.2f" % (d["sa"], d["ra"]))' "$1" 2>/dev/null; }
+first_loss() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()).get("loss", "?"))' "$1" 2>/dev/null || echo "none"; }
+sa_ra() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("SA %.2f RA %.2f" % (d["sa"], d["ra"]))' "$1" 2>/dev/null || echo "none"; }
 
 stage_cli() {
-  if [ ! -f .gpu/data/t10k-images-idx3-ubyte.gz ]; then note "cli: no data in .gpu/data (see gpu_bundle.sh)"; return; fi
+  local f
+  for f in t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    if [ ! -f ".gpu/data/$f" ]; then
+      note FAIL "no .gpu/data/$f: the bundle carries no Fashion-MNIST (rebuild it with scripts/gpu_bundle.sh)"
+      return
+    fi
+  done
   rm -rf "$W" && mkdir -p "$W/fm"
   # The 10,000 test images serve as the training set too: this checks
   # devices against each other, not accuracy.
@@ -109,55 +205,71 @@ stage_cli() {
     cp .gpu/data/t10k-$f.gz "$W/fm/t10k-$f.gz"
     cp .gpu/data/t10k-$f.gz "$W/fm/train-$f.gz"
   done
-  local A=$G/bin/advcl rc=0
+  local A=$G/bin/advcl rc=0 dev
   local C=(--data "$W/fm" --dataset fashion-mnist --channels 1 --limit 1024)
   {
     for dev in $DEVICES; do
-      local o=$W/$dev t0
+      local o=$W/$dev t0=$SECONDS
       echo "--- $dev"
-      t0=$(date +%s.%N)
-      "$A" simclr "${C[@]}" --width 16 --epoch 2 --batch-size 128 --device $dev --out $o/simclr --log-every 1 || rc=1
-      "$A" pseudo-labels "${C[@]}" --encoder $o/simclr/last.safetensors --k 10,50 --out $o/labels.safetensors || rc=1
-      "$A" pretrain "${C[@]}" --labels $o/labels.safetensors --width 16 --epoch 1 --batch-size 128 --device $dev \
+      ours "$A" simclr "${C[@]}" --width 16 --epoch 2 --batch-size 128 --device $dev --out $o/simclr --log-every 1 || rc=1
+      ours "$A" pseudo-labels "${C[@]}" --encoder $o/simclr/last.safetensors --k 10,50 --out $o/labels.safetensors || rc=1
+      ours "$A" pretrain "${C[@]}" --labels $o/labels.safetensors --width 16 --epoch 1 --batch-size 128 --device $dev \
         --out $o/advcl --log-every 1 || rc=1
-      "$A" finetune --mode slf --ckpt $o/advcl/last.safetensors "${C[@]}" --epochs 2 --batch-size 128 --lr 0.1 \
+      ours "$A" finetune --mode slf --ckpt $o/advcl/last.safetensors "${C[@]}" --epochs 2 --batch-size 128 --lr 0.1 \
         --test-limit 512 --device $dev --out $o/slf || rc=1
-      "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 512 \
+      ours "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 512 \
         --attack pgd --device $dev --json $o/pgd.json || rc=1
-      "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 32 \
+      ours "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 32 \
         --attack autoattack --device $dev --json $o/aa.json || rc=1
-      echo "$dev seconds: $(python3 -c "import time; print(round(time.time() - $t0, 1))")"
+      echo "$dev seconds: $((SECONDS - t0))"
     done
   } > "$OUT/cli.log" 2>&1
-  local row
+  local row rows=""
   for dev in $DEVICES; do
     row="$dev: simclr first loss $(first_loss $W/$dev/simclr/metrics.jsonl), pretrain first loss $(first_loss $W/$dev/advcl/metrics.jsonl)"
     row+=", PGD $(sa_ra $W/$dev/pgd.json), AutoAttack (32) $(sa_ra $W/$dev/aa.json)"
     echo "$row" | tee -a "$OUT/cli.log"
+    rows+="; $row"
   done
-  grep -E "seconds:|error" "$OUT/cli.log" | tail -8
-  note "cli: rc $rc (cpu and cuda rows above; first losses should agree to ~1e-4, accuracies closely)"
+  grep -E "seconds:|error|no time left" "$OUT/cli.log" | tail -8
+  # A device's row without results means a command failed or ran out of time.
+  if [ $rc -ne 0 ] || echo "$rows" | grep -q none; then
+    note FAIL "a command failed or ran out of time (cli.log)$rows"
+  else
+    note PASS "compare the rows: first losses agree to about 1e-3 with TF32 (1e-4 without), accuracies closely$rows"
+  fi
 }
 
 stage_bench() {
+  local B=$G/wrap rc=0 extra=0 log=$OUT/bench.log
+  cd "$REPO" || return
   {
-    cd "$REPO"
-    for tf32 in off on; do
-      python3 bench/run.py --build "$G" --device cuda --batch 512 --repeat 10 --tf32 $tf32
-      python3 bench/resnet_step_bench.py --build "$G" --device cuda --batches 128,512 --warmup 3 --repeat 10 --tf32 $tf32
-    done
-  } > "$OUT/bench.log" 2>&1
-  local rc=$?
-  grep -vE "^advcl_(bench|resnet_bench):" "$OUT/bench.log" | tail -40
-  note "bench: rc $rc; $(grep -E '^total fwd\+bwd' "$OUT/bench.log" | tr -s ' ' | tr '\n' ';') $(grep -E '^resnet18_step_b512' "$OUT/bench.log" | tr -s ' ' | tr '\n' ';')"
+    # What the first GPU run must measure (bench/README.md), first.
+    echo "--- resnet18 step, batch 512, TF32 on (both)"
+    bounded python3 bench/resnet_step_bench.py --build "$B" --device cuda --batches 512 --warmup 3 --repeat 10 --tf32 on || rc=1
+    echo "--- AdvCL step, width 64, batch 512, TF32 on (both)"
+    bounded python3 bench/advcl_step_bench.py --build "$B" --device cuda --batch 512 --widths 64 --steps 3 --tf32 on || rc=1
+    # Then, in the time left: TF32 off, and the convolutions one by one.
+    echo "--- resnet18 step, batch 512, TF32 off (both)"
+    bounded python3 bench/resnet_step_bench.py --build "$B" --device cuda --batches 512 --warmup 3 --repeat 10 --tf32 off || extra=1
+    echo "--- every ResNet-18 convolution, batch 512, TF32 on (both)"
+    bounded python3 bench/run.py --build "$B" --device cuda --batch 512 --repeat 10 --tf32 on || extra=1
+  } > "$log" 2>&1
+  grep -vE "^advcl_(bench|resnet_bench|step_bench):" "$log" | tail -40
+  local step adv
+  step=$(awk '/^--- resnet18 step, batch 512, TF32 on/ {on = 1} /^--- AdvCL/ {on = 0} on && /^resnet18_step_b512/' "$log" | tr -s ' ')
+  adv=$(awk '/^--- AdvCL/ {on = 1} /^--- resnet18 step, batch 512, TF32 off/ {on = 0} on && /^ *64 /' "$log" | tr -s ' ')
+  local line="TF32 on: resnet18_step_b512 advcl/torch ms ratio: ${step:-none}; AdvCL step w64 b512 advcl/torch s ratio: ${adv:-none}"
+  [ $extra -ne 0 ] && line+="; the extra runs (TF32 off, convolutions) did not all finish"
+  if [ $rc -ne 0 ] || [ -z "$step" ] || [ -z "$adv" ]; then note FAIL "$line"; else note PASS "$line"; fi
 }
 
-for s in "${stages[@]}"; do
-  case "$s" in
-    tests|sanitize|cli|bench) "stage_$s" ;;
-    *) echo "gpu_check: unknown stage '$s' (tests, sanitize, cli, bench, all)" >&2; exit 2 ;;
-  esac
+declare -A BOUND=([tests]=180 [cli]=180 [bench]=240 [sanitize]=240)
+for STAGE in "$@"; do
+  DEADLINE=$((SECONDS + ${GPU_CHECK_STAGE_SECONDS:-${BOUND[$STAGE]}}))
+  "stage_$STAGE"
 done
 echo
 echo "summary ($(date -u +%FT%TZ), logs in $OUT):"
 printf '  %s\n' "${SUMMARY[@]}" | tee "$OUT/summary.txt"
+exit $FAILED

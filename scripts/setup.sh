@@ -3,6 +3,7 @@
 # what is missing. Called by `make` (quietly when all is present).
 #   scripts/setup.sh          build + test dependencies
 #   scripts/setup.sh --demo   also the Fashion-MNIST data package and matplotlib (the curves) for `make demo`
+#   scripts/setup.sh --data   also the Fashion-MNIST data package alone (scripts/gpu_bundle.sh packs its test files)
 #   scripts/setup.sh --fuzz   also clang and its libFuzzer runtime for `make fuzz`
 set -euo pipefail
 
@@ -11,8 +12,9 @@ packages=(g++ make pkg-config libopenblas-dev libdnnl-dev libgtest-dev zlib1g-de
 for arg in "$@"; do
   case "$arg" in
     --demo) packages+=(dataset-fashion-mnist python3-matplotlib) ;;
+    --data) packages+=(dataset-fashion-mnist) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --demo or --fuzz)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --demo, --data or --fuzz)" >&2; exit 2 ;;
   esac
 done
 
