@@ -4,6 +4,7 @@
 
 #include "advcl/run_dir.h"
 #include "cuda/runtime.h"
+#include "cuda/settings.h"
 #include "datasets/load_dataset.h"
 #include "dist/communicator.h"
 #include "engine/parallel.h"
@@ -73,6 +74,37 @@ Device resolve_device(const std::string& device_option) {
   // here, once, for the whole run (without a GPU this says why it cannot).
   if (d.is_cuda()) cuda::set_current_device(d.index);
   return d;
+}
+
+void add_device_options(CLI::App& app, DeviceOptions& o) {
+  app.add_option("--device", o.device, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
+      ->capture_default_str();
+  app.add_option("--precision", o.precision,
+                 "arithmetic of convolutions and matmuls: fp32, tf32 (GPU tensor cores), or auto (tf32 on a GPU, "
+                 "fp32 on a CPU)")
+      ->capture_default_str();
+}
+
+std::string precision_for(const std::string& precision_option, const Device& device) {
+  if (precision_option == "auto") return device.is_cuda() ? "tf32" : "fp32";
+  if (precision_option == "fp32") return "fp32";
+  if (precision_option == "tf32") {
+    if (!device.is_cuda())
+      fail("--precision tf32: TensorFloat-32 is a GPU arithmetic and --device is ", device.str(),
+           "; use fp32 (or auto) on a CPU");
+    return "tf32";
+  }
+  fail("--precision: '", precision_option, "' is not a precision; use fp32, tf32 or auto");
+}
+
+ComputeSetup resolve_compute(const DeviceOptions& o) {
+  ComputeSetup c;
+  c.device = device_from_option(o.device);
+  c.precision = precision_for(o.precision, c.device);  // checked before a GPU is touched
+  c = {resolve_device(o.device), c.precision};
+  cuda::set_allow_tf32(c.precision == "tf32");
+  std::fprintf(stderr, "device: %s, precision %s\n", c.device.str().c_str(), c.precision.c_str());
+  return c;
 }
 
 std::string options_json(const CLI::App& app) {

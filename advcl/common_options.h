@@ -41,6 +41,25 @@ Device device_from_option(const std::string& device_option);
 // device of this thread (where kernels and library calls run): what every
 // command calls once before building its model.
 Device resolve_device(const std::string& device_option);
+// --device and --precision: where a command computes, and in which arithmetic.
+struct DeviceOptions {
+  std::string device = "cpu";      // cpu, cuda, cuda:N
+  std::string precision = "auto";  // auto, fp32, tf32
+};
+// Adds --device and --precision (every command that trains or evaluates).
+void add_device_options(CLI::App& app, DeviceOptions& o);
+// The precision a run uses: "auto" is tf32 on a GPU (TensorFloat-32 tensor
+// cores for convolutions and matmuls, PyTorch's default for cuDNN) and fp32
+// on a CPU; tf32 on a CPU is refused (the CPU has no TF32 arithmetic).
+// Returns "fp32" or "tf32"; errors name --precision.
+std::string precision_for(const std::string& precision_option, const Device& device);
+// What a command computes on: the device (resolve_device) and the precision,
+// applied to the GPU's settings (cuda::set_allow_tf32) and printed once.
+struct ComputeSetup {
+  Device device;
+  std::string precision;  // "fp32" or "tf32": recorded in metrics and checkpoint metadata
+};
+ComputeSetup resolve_compute(const DeviceOptions& o);
 // The options as a JSON object of strings (for run.json and checkpoint metadata).
 std::string options_json(const CLI::App& app);
 

@@ -56,3 +56,21 @@ TEST(ResolveDevice, SelectsTheGpuOrSaysWhyNot) {
     EXPECT_EQ(cli::resolve_device("cuda"), Device::cuda(0));  // cuda:0 current again
   }
 }
+
+// --precision: auto means TF32 tensor cores on a GPU and plain fp32 on a CPU;
+// TF32 on a CPU is refused (the CPU has no such arithmetic), and a typo is
+// named.
+TEST(PrecisionFor, AutoFollowsTheDeviceAndTf32NeedsAGpu) {
+  EXPECT_EQ(cli::precision_for("auto", Device::cpu()), "fp32");
+  EXPECT_EQ(cli::precision_for("auto", Device::cuda(0)), "tf32");
+  EXPECT_EQ(cli::precision_for("fp32", Device::cuda(1)), "fp32");
+  EXPECT_EQ(cli::precision_for("tf32", Device::cuda(0)), "tf32");
+  for (const char* bad : {"tf32", "fp16", ""}) {
+    try {
+      cli::precision_for(bad, Device::cpu());
+      FAIL() << "no error for --precision '" << bad << "' on the CPU";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--precision"), std::string::npos) << e.what();
+    }
+  }
+}
