@@ -10,12 +10,14 @@
 #include "advcl/commands.h"
 #include "advcl/common_options.h"
 #include "datasets/image_grid.h"
+#include "engine/atomic_file.h"
 
 namespace advcl::cli {
 
 namespace {
 
 int show(const DataOptions& data, int64_t count, int64_t columns, int64_t scale, const std::string& out) {
+  if (!out.empty()) check_writable(out, "--out");  // before the data set is read
   auto ds = load_data(data, data.split);
   std::printf("%s\n", ds->describe().c_str());
 

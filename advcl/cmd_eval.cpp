@@ -12,6 +12,7 @@
 #include "advcl/evaluate.h"
 #include "advcl/finetune_model.h"
 #include "advcl/run_dir.h"
+#include "engine/atomic_file.h"
 
 namespace advcl::cli {
 
@@ -64,6 +65,8 @@ int cmd_eval(int argc, char** argv) {
   eval.step = step_size / 255;
   eval.random_start = !no_random_start;
   if (attack == "none") eval.steps = 0;
+  // An unwritable --json is found now, not after the (long) evaluation.
+  if (!json_out.empty() && dist::world().is_root()) check_writable(json_out, "--json");
   CommonOptions threads_only;
   threads_only.threads = threads;
   apply_threads(threads_only);
@@ -129,10 +132,11 @@ int cmd_eval(int argc, char** argv) {
                        ", \"images\": " + std::to_string(c.n) + ", \"attack\": " + json_str(what) +
                        ", \"sa\": " + json_num(100 * c.sa()) + ", \"ra\": " + json_num(100 * c.ra()) +
                        ", \"units\": \"percent\", \"seconds\": " + json_num(secs) + "}\n";
-    std::FILE* f = std::fopen(json_out.c_str(), "w");
-    if (!f) fail("--json: cannot write '", json_out, "'");
-    std::fputs(text.c_str(), f);
-    std::fclose(f);
+    try {
+      write_file_atomically(json_out, text);
+    } catch (const Error& e) {
+      fail("--json: ", e.what());
+    }
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "advcl/encode.h"
 #include "advcl/model_io.h"
 #include "dist/communicator.h"
+#include "engine/atomic_file.h"
 
 namespace advcl::cli {
 
@@ -35,6 +36,7 @@ int cmd_features(int argc, char** argv) {
     return app.exit(e);
   }
   if (batch_size < 1) fail("features: --batch-size must be >= 1");
+  if (dist::world().is_root()) check_writable(out, "--out");  // before the encoding, not after it
   CommonOptions threads_only;
   threads_only.threads = threads;
   apply_threads(threads_only);

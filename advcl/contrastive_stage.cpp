@@ -76,9 +76,9 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   r.loop.metadata["options"] = options_json(app);
   r.from = resume_if_any(*r.dir, *r.model, *r.sgd, r.stage, !o.no_resume);
   if (comm.is_root())
-    std::fprintf(stderr, "%s: ResNet-18 width %lld on %s, %lld epochs x %lld steps of %lld images\n",
-               r.stage.c_str(), static_cast<long long>(o.width), r.device.str().c_str(), static_cast<long long>(o.epochs),
-               static_cast<long long>(r.loader->batches_per_epoch()), static_cast<long long>(o.batch_size));
+    std::fprintf(stderr, "%s: ResNet-18 width %lld on %s, %lld epochs x %s\n", r.stage.c_str(),
+                 static_cast<long long>(o.width), r.device.str().c_str(), static_cast<long long>(o.epochs),
+                 steps_text(r.data->n, o.batch_size, r.loader->batches_per_epoch()).c_str());
   if (comm.distributed() && comm.is_root())
     std::fprintf(stderr, "%s: data parallel over %d ranks, %lld images each per step, batch norm %s\n",
                  r.stage.c_str(), comm.size(), static_cast<long long>(lo.batch_size),

@@ -1,4 +1,5 @@
 // The `advcl` command line: one subcommand per stage of the paper's pipeline.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -32,6 +33,9 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must be a write error with a message, which
+  // the atomic writers turn into "previous file kept", not a silent kill.
+  std::signal(SIGXFSZ, SIG_IGN);
   // Under mpirun/srun every process is one rank of a data-parallel job
   // (docs/distributed.md); otherwise this is a group of one.
   advcl::dist::init_from_env(&argc, &argv);
@@ -55,7 +59,9 @@ int main(int argc, char** argv) {
     if (cmd == "export") return advcl::cli::cmd_export(argc - 1, argv + 1);
   } catch (const advcl::cli::Interrupted& e) {
     std::fprintf(stderr, "advcl %s: %s\n", cmd.c_str(), e.what());
-    return 130;
+    // As a shell reports a process ended by the signal: 130 after SIGINT
+    // (Ctrl-C), 143 after SIGTERM (kill, a batch system's time limit).
+    return 128 + (e.signal > 0 ? e.signal : SIGINT);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "advcl %s: error: %s\n", cmd.c_str(), e.what());
     // One rank's error must end the whole job, not leave the others waiting.

@@ -1,10 +1,18 @@
 #include "advcl/run_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "dist/communicator.h"
+#include "engine/atomic_file.h"
 #include "engine/common.h"
 
 namespace advcl::cli {
@@ -16,6 +24,45 @@ RunDir::RunDir(std::string path) : path_(std::move(path)) {
   std::error_code ec;
   fs::create_directories(path_, ec);
   if (ec || !fs::is_directory(path_)) fail("--out: cannot create the output folder '", path_, "': ", ec.message());
+  // Only rank 0 writes (the other ranks of a data-parallel job share its folder).
+  if (dist::world().is_root()) lock();
+}
+
+RunDir::~RunDir() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // drops the flock
+}
+
+void RunDir::lock() {
+  const std::string lock_path = file("run.lock");
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    int err = errno;
+    fail("--out: cannot create the lock file ", lock_path, ": ", std::strerror(err));
+  }
+  // flock, not fcntl locks: a flock belongs to the open file, so a second
+  // RunDir on the same folder is refused even inside one process, and the
+  // kernel releases it when the process ends, however it ends.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t got = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string holder = got > 0 ? std::string(buf, static_cast<size_t>(got)) : "";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    if (err != EWOULDBLOCK)
+      fail("--out: cannot lock the run folder '", path_, "' (", lock_path, "): ", std::strerror(err));
+    fail("--out: the run folder '", path_, "' is in use by another advcl process (PID ",
+         holder.empty() ? std::string("unknown") : holder, ", which holds ", lock_path,
+         "); wait for it to finish, stop it, or choose another --out");
+  }
+  // The holder's PID, for the message above (the lock itself is the flock).
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    int err = errno;
+    ::close(fd);
+    fail("--out: cannot write the lock file ", lock_path, ": ", std::strerror(err));
+  }
+  lock_fd_ = fd;
 }
 
 std::string RunDir::epoch_checkpoint(int64_t epoch) const { return file("epoch_" + std::to_string(epoch) + ".safetensors"); }
@@ -23,25 +70,31 @@ std::string RunDir::epoch_checkpoint(int64_t epoch) const { return file("epoch_"
 bool RunDir::has_checkpoint() const { return fs::exists(last_checkpoint()); }
 
 void RunDir::log_metrics(const std::map<std::string, std::string>& fields) const {
-  std::ofstream out(file("metrics.jsonl"), std::ios::app);
-  if (!out) fail("cannot write ", file("metrics.jsonl"));
-  out << "{";
+  std::string line = "{";
   bool first = true;
   for (auto& [k, v] : fields) {
-    out << (first ? "" : ", ") << json_str(k) << ": " << v;
+    line += (first ? "" : ", ") + json_str(k) + ": " + v;
     first = false;
   }
-  out << "}\n";
+  append_durably(file("metrics.jsonl"), line + "}\n");
 }
 
 void RunDir::write_text(const std::string& name, const std::string& text) const {
-  std::string tmp = file(name + ".tmp");
-  {
-    std::ofstream out(tmp);
-    if (!out) fail("cannot write ", tmp);
-    out << text;
-  }
-  fs::rename(tmp, file(name));
+  write_file_atomically(file(name), text);
+}
+
+std::string steps_text(int64_t images, int64_t batch_size, int64_t steps) {
+  auto plural = [](int64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
+  if (steps <= 0 || batch_size <= 0) return plural(steps, "step");
+  const int64_t full = std::min(images, batch_size);
+  std::string s = plural(steps, "step") + " of " + plural(full, "image");
+  if (images < batch_size)
+    return s + " (--batch-size " + std::to_string(batch_size) + " is larger than the " + plural(images, "image") +
+           ")";
+  const int64_t covered = steps * batch_size;
+  if (covered > images) return s + " (the last has " + std::to_string(images - (steps - 1) * batch_size) + ")";
+  if (covered < images) return s + " (" + plural(images - covered, "image") + " left out of each epoch)";
+  return s;
 }
 
 std::string json_str(const std::string& s) {

@@ -6,6 +6,11 @@
 //   epoch_N.safetensors      kept every --save-epoch epochs
 //   metrics.jsonl            one JSON object per logged step and per epoch
 //   run.json                 the options the run started with
+//   run.lock                 held (flock) by the process writing the folder
+//
+// Every file is written through engine/atomic_file.h: checkpoints and JSON
+// replace the old version only once the new one is complete and on disk, and
+// metrics lines are appended whole or not at all.
 #pragma once
 #include <chrono>
 #include <cstdio>
@@ -17,19 +22,36 @@ namespace advcl::cli {
 class RunDir {
  public:
   // Creates the folder (and parents) if needed; throws naming it if it cannot.
+  // On rank 0 (the writer), also takes an exclusive lock on the folder for
+  // the object's lifetime: a second process on the same folder is refused
+  // with the holder's PID. The kernel drops the lock when the process ends,
+  // however it ends (exit, crash, SIGKILL), so no stale lock survives.
   explicit RunDir(std::string path);
+  ~RunDir();
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   std::string last_checkpoint() const { return file("last.safetensors"); }
   std::string epoch_checkpoint(int64_t epoch) const;
   bool has_checkpoint() const;
-  // Appends one line of JSON (values are written as given: numbers or quoted strings).
+  // Appends one line of JSON (values are written as given: numbers or quoted
+  // strings); the line reaches the disk whole, or the call throws.
   void log_metrics(const std::map<std::string, std::string>& fields) const;
+  // Replaces `name` atomically; on failure the previous file is kept.
   void write_text(const std::string& name, const std::string& text) const;
 
  private:
+  void lock();
   std::string path_;
+  int lock_fd_ = -1;
 };
+
+// "3 steps of 100 images" for an epoch of `images` in steps of `batch_size`
+// that the loader cut into `steps`, saying when the last step is shorter
+// (or, with drop-last, how many images are left out), so that a batch size
+// larger than the data set is not reported as steps of that size.
+std::string steps_text(int64_t images, int64_t batch_size, int64_t steps);
 
 // Quotes a string for JSON.
 std::string json_str(const std::string& s);

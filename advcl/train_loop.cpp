@@ -40,7 +40,8 @@ int stop_requested() {
 [[noreturn]] void throw_interrupted(const LoopOptions& opt, int sig, int64_t global_step, const RunDir& dir) {
   throw Interrupted(opt.stage + ": stopped by signal " + std::to_string(sig) + " after step " +
                     std::to_string(global_step) + "; checkpoint " + dir.last_checkpoint() +
-                    " (rerun the same command to resume)");
+                    " (rerun the same command to resume)",
+                    sig);
 }
 
 // Rank 0 writes (checkpoints, metrics, progress); every rank holds the same

@@ -52,7 +52,8 @@ ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, co
 // step in progress is written: the run ends cleanly and resumes when rerun.
 class Interrupted : public Error {
  public:
-  using Error::Error;
+  Interrupted(const std::string& what, int signal) : Error(what), signal(signal) {}
+  int signal;  // SIGINT or SIGTERM: `advcl` exits 128 + signal, as a shell reports it
 };
 
 // Trains until `opt.epochs` are done, starting at `from`. SIGINT/SIGTERM

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "datasets/stb_write.h"
+#include "engine/atomic_file.h"
 
 #include "engine/common.h"
 
@@ -86,9 +87,16 @@ RgbImage render_grid(const ImageDataset& ds, int64_t first, int64_t count, const
 void write_png(const RgbImage& img, const std::string& path) {
   if (img.height <= 0 || img.width <= 0 || img.rgb.size() != static_cast<size_t>(img.height * img.width * 3))
     fail(path, ": cannot write an empty or inconsistent image");
-  if (!stbi_write_png(path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height), 3, img.rgb.data(),
-                      static_cast<int>(img.width * 3)))
-    fail(path, ": cannot write the PNG (is the folder there and writable?)");
+  // Encoded in memory, then written atomically (engine/atomic_file.h): a
+  // failed write leaves the previous file, never a truncated PNG.
+  std::string png;
+  auto append = [](void* ctx, void* data, int size) {
+    static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &png, static_cast<int>(img.width), static_cast<int>(img.height), 3,
+                              img.rgb.data(), static_cast<int>(img.width * 3)))
+    fail(path, ": cannot encode the PNG");
+  write_file_atomically(path, png);
 }
 
 }  // namespace advcl::data

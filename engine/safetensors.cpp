@@ -13,6 +13,8 @@
 #include <set>
 #include <tuple>
 
+#include "engine/atomic_file.h"
+
 namespace advcl {
 
 // The format stores little-endian bytes and we copy tensor memory verbatim.
@@ -167,38 +169,6 @@ void check_coverage(const std::string& path, std::vector<Entry> entries, uint64_
 
 // --- saving -------------------------------------------------------------------
 
-// Writes everything to `tmp` and makes it durable; throws naming `path`.
-void write_durably(const std::string& path, const std::string& tmp, const std::string& header,
-                   const std::vector<Tensor>& cpu_tensors) {
-  FilePtr f(std::fopen(tmp.c_str(), "wb"));
-  if (!f) fail("save_safetensors: ", path, ": cannot create ", tmp, ": ", errno_text());
-  auto put = [&](const void* p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f.get()) != n) fail("save_safetensors: ", path, ": write failed: ", errno_text());
-  };
-  uint64_t n = header.size();
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-  put(len, 8);
-  put(header.data(), header.size());
-  for (const Tensor& t : cpu_tensors) put(t.raw_data(), t.nbytes());
-  if (std::fflush(f.get()) != 0) fail("save_safetensors: ", path, ": flush failed: ", errno_text());
-  if (::fsync(::fileno(f.get())) != 0) fail("save_safetensors: ", path, ": fsync failed: ", errno_text());
-  // fclose can report a deferred write error; a file we cannot vouch for must not be renamed into place.
-  if (std::fclose(f.release()) != 0) fail("save_safetensors: ", path, ": close failed: ", errno_text());
-}
-
-// After the rename, the directory entry itself must reach the disk for the
-// new file to survive a crash. Best effort: some filesystems refuse fsync on
-// directories, and the data is already safe in the file.
-void sync_parent_directory(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 const char* safetensors_dtype_code(DType t) {
@@ -244,19 +214,20 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   // Padding to a multiple of 8 keeps the data section 8-byte aligned in the file.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  const std::string tmp = path + ".tmp";
+  // AtomicFile: a temporary unique to this writer, every write checked, then
+  // fsync, close and rename; on any failure the previous file stays as it was.
   try {
-    write_durably(path, tmp, text, cpu);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
+    AtomicFile f(path);
+    uint64_t n = text.size();
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+    f.write(len, 8);
+    f.write(text);
+    for (const Tensor& t : cpu) f.write(t.raw_data(), t.nbytes());
+    f.commit();
+  } catch (const Error& e) {
+    fail("save_safetensors: ", e.what());
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = errno_text();
-    std::remove(tmp.c_str());
-    fail("save_safetensors: ", path, ": cannot rename ", tmp, " into place: ", why);
-  }
-  sync_parent_directory(path);
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {

@@ -27,9 +27,10 @@ struct SafetensorsFile {
 };
 
 // Writes `tensors` (in this order in the data section; tensors on a GPU are
-// copied to the CPU first) and `metadata` to `path`, atomically: the bytes go
-// to `path + ".tmp"`, are flushed and fsync'ed, then renamed over `path`, so
-// a crash leaves either the old file or the new one, never half of one.
+// copied to the CPU first) and `metadata` to `path`, atomically (AtomicFile,
+// engine/atomic_file.h): the bytes go to a temporary unique to this writer,
+// are fsync'ed, then renamed over `path`, so a crash or a failed write (full
+// disk) leaves the old file or the new one, never half of one.
 // Names must be unique, non-empty and not "__metadata__". (From a map `m`,
 // pass {m.begin(), m.end()}.)
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

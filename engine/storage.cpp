@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/common.h"
+#include "engine/counters.h"
 #if ADVCL_CUDA
 #include "cuda/runtime.h"
 #endif
@@ -66,6 +67,9 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     return;
   }
 #if ADVCL_CUDA
+  // A copy between host and device synchronises the stream (cuda::copy): a
+  // host round trip (engine/counters.h).
+  if (dst_dev.is_cpu() || src_dev.is_cpu()) counters::count_host_sync();
   cuda::copy(dst, dst_dev.is_cuda(), src, src_dev.is_cuda(), nbytes);
 #else
   no_cuda("copying to or from cuda");

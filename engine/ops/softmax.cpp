@@ -1,5 +1,7 @@
 #include "engine/ops/softmax.h"
 
+#include <limits>
+
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/kernels/softmax.h"
@@ -60,6 +62,24 @@ Tensor softmax_impl(const char* op, const Tensor& x, int kind) {
 Tensor softmax(const Tensor& x) { return softmax_impl("softmax", x, 0); }
 Tensor log_softmax(const Tensor& x) { return softmax_impl("log_softmax", x, 1); }
 
+namespace {
+
+// Mean's 1 / (number of labels not ignored), as a 0-D tensor of `dtype` on
+// the labels' device, computed there: counting on the host would make every
+// loss wait for the GPU. With none counted every row's loss is 0, and so is
+// the mean (PyTorch gives NaN). The value is (T)(1.0 / count) in double, as
+// a host scale would be.
+Tensor mean_scale(const Tensor& labels, int64_t ignore_index, DType dtype) {
+  NoGradGuard no_grad;
+  Tensor l = labels.to(DType::Float64);  // exact for any class index
+  // |label - ignore_index| clamped to [0, 1]: 1 for a label counted, 0 for one ignored.
+  Tensor counted = ops::sum(ops::clamp(ops::abs(ops::add(l, -static_cast<double>(ignore_index))), 0.0, 1.0));
+  Tensor one = ops::add(ops::mul(counted, 0.0), 1.0);
+  return ops::div(one, ops::clamp(counted, 1.0, std::numeric_limits<double>::infinity())).to(dtype);
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "cross_entropy";
   check_dim(op, logits, 2, "logits");
@@ -69,52 +89,57 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
   int64_t rows = logits.size(0), C = logits.size(1);
   if (labels.size(0) != rows)
     fail(op, ": logits ", shape_str(logits.shape()), " and labels ", shape_str(labels.shape()), " differ in batch size");
-  // Labels are checked on the host: an out-of-range label must be an error, not a wild read.
-  std::vector<int64_t> host = labels.to_vector<int64_t>();
-  int64_t counted = 0;
-  for (int64_t l : host) {
-    if (l == ignore_index) continue;
-    if (l < 0 || l >= C) fail(op, ": label ", l, " out of range for ", C, " classes");
-    ++counted;
+  // Labels are validated where they enter (the batch loader, the pseudo-label
+  // files): reading them here would make every loss wait for the GPU. The CPU
+  // path reads them anyway, so it checks them too.
+  if (logits.device().is_cpu()) {
+    const int64_t* lp = labels.data<int64_t>();
+    for (int64_t r = 0; r < rows; ++r)
+      if (lp[r] != ignore_index && (lp[r] < 0 || lp[r] >= C))
+        fail(op, ": label ", lp[r], " out of range for ", C, " classes");
   }
-  // Mean over the labels not ignored; with none counted the loss is 0 (PyTorch gives NaN).
-  double scale = reduction == Reduction::Mean ? (counted ? 1.0 / static_cast<double>(counted) : 0.0) : 1.0;
+  Tensor scale;  // Mean: 1 / labels counted, on the device; Sum: none
+  if (reduction == Reduction::Mean) scale = mean_scale(labels, ignore_index, logits.dtype());
   Tensor per_row = Tensor::empty({rows}, logits.dtype(), logits.device());
   visit_float(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = logits.data<T>();
-    T* lp = per_row.data<T>();
+    const int64_t* lp = labels.data<int64_t>();
+    T* out = per_row.data<T>();
     if (logits.device().is_cuda())
-      ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_rows(xp, labels.data<int64_t>(), lp, rows, C, ignore_index));
+      ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_rows(xp, lp, out, rows, C, ignore_index));
     else
       parallel_for(rows, [&](int64_t r) {
-        lp[r] = static_cast<T>(kernels::cross_entropy_row(xp + r * C, C, host[r], ignore_index));
+        out[r] = static_cast<T>(kernels::cross_entropy_row(xp + r * C, C, lp[r], ignore_index));
       }, 64);
   });
   Tensor loss;
   {
     NoGradGuard no_grad;
     loss = ops::sum(per_row);
-    if (reduction == Reduction::Mean) loss = ops::mul(loss, scale);
+    if (scale.defined()) loss = ops::mul(loss, scale);
   }
   if (needs_graph({logits})) {
     record(loss, op, {logits, labels},
-           [op, rows, C, scale, ignore_index, host, labels, xs = logits.detach()](const Tensor& g, const Needs&) {
-             double gs = g.item() * scale;
-             Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
+           [op, rows, C, scale, ignore_index, labels, xs = logits.detach()](const Tensor& g, const Needs&) {
+             // softmax - onehot from the kernel, then times g * scale on the
+             // device: reading g would make every backward wait for the GPU.
+             // (In float64 this is bit for bit the kernel scaling by g * scale.)
+             Tensor unit = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
              visit_float(xs.dtype(), op, [&](auto tag) {
                using T = decltype(tag);
                const T* xp = xs.data<T>();
-               T* out = gx.data<T>();
+               const int64_t* lp = labels.data<int64_t>();
+               T* out = unit.data<T>();
                if (xs.device().is_cuda())
-                 ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_backward_rows(xp, labels.data<int64_t>(), out, rows, C,
-                                                                       ignore_index, gs));
+                 ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_backward_rows(xp, lp, out, rows, C, ignore_index, 1.0));
                else
                  parallel_for(rows, [&](int64_t r) {
-                   kernels::cross_entropy_backward_row(xp + r * C, out + r * C, C, host[r], ignore_index, gs);
+                   kernels::cross_entropy_backward_row(xp + r * C, out + r * C, C, lp[r], ignore_index, 1.0);
                  }, 64);
              });
-             return std::vector<Tensor>{gx, Tensor()};
+             Tensor factor = scale.defined() ? ops::mul(g, scale) : g;
+             return std::vector<Tensor>{ops::mul(unit, factor), Tensor()};
            });
   }
   return loss;
@@ -150,7 +175,8 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KLReduction reduction) 
   if (needs_graph({input, target})) {
     record(loss, op, {input, target},
            [op, n, scale, is = input.detach(), ts = target.detach()](const Tensor& g, const Needs& needs) {
-             double gs = g.item() * scale;
+             // The derivatives from the kernel, then times g * scale on the
+             // device (no read of g; in float64 bit for bit the same).
              std::vector<Tensor> r(2);
              if (needs[0]) r[0] = Tensor::empty(is.shape(), is.dtype(), is.device());
              if (needs[1]) r[1] = Tensor::empty(is.shape(), is.dtype(), is.device());
@@ -160,13 +186,16 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KLReduction reduction) 
                T* gi = needs[0] ? r[0].data<T>() : nullptr;
                T* gt = needs[1] ? r[1].data<T>() : nullptr;
                if (is.device().is_cuda())
-                 ADVCL_CUDA_ONLY(cuda_ops::kl_backward(ip, tp, gi, gt, n, gs));
+                 ADVCL_CUDA_ONLY(cuda_ops::kl_backward(ip, tp, gi, gt, n, 1.0));
                else
                  parallel_for(n, [&](int64_t i) {
-                   if (gi) gi[i] = static_cast<T>(kernels::kl_d_input(ip[i], tp[i]) * gs);
-                   if (gt) gt[i] = static_cast<T>(kernels::kl_d_target(ip[i], tp[i]) * gs);
+                   if (gi) gi[i] = static_cast<T>(kernels::kl_d_input(ip[i], tp[i]));
+                   if (gt) gt[i] = static_cast<T>(kernels::kl_d_target(ip[i], tp[i]));
                  });
              });
+             Tensor factor = scale != 1.0 ? ops::mul(g, scale) : g;
+             for (Tensor& t : r)
+               if (t.defined()) t = ops::mul(t, factor);
              return r;
            });
   }
