@@ -251,7 +251,8 @@ FUZZ_CXXFLAGS := -std=c++17 -O1 -g -I. -Wall -Wextra $(FUZZ_SAN)
 FUZZ_NAMES := cifar_binary pickle idx stl10 tar image
 # Only the parsing code (and engine/dtype.cpp for shape_str): no OpenMP, no BLAS.
 FUZZ_LIB_CPP := engine/dtype.cpp $(addprefix datasets/,byte_stream.cpp cifar.cpp dataset_builder.cpp image_dataset.cpp image_fit.cpp \
-                  idx.cpp pickle.cpp stl10.cpp tar_reader.cpp image_folder.cpp jpeg_check.cpp stb_image_impl.cpp)
+                  idx.cpp pickle.cpp stl10.cpp tar_reader.cpp image_folder.cpp jpeg_check.cpp png_check.cpp \
+                  stb_image_impl.cpp)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_CPP:%.cpp=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/fuzz_%)
 
@@ -273,13 +274,14 @@ fuzz-build: $(FUZZ_BINS)
 # Each harness keeps what it learns in build/fuzz/corpus/<name> (so a second
 # `make fuzz` goes further), its log in build/fuzz/<name>.log, and a crashing
 # input in build/fuzz/crash-<name>-*. Inputs stop at 16 KiB (64 KiB for STL-10,
-# whose records are 27 KiB each).
+# whose records are 27 KiB each; 1 MiB for pickles, whose deep-nesting seed
+# holds 300,000 levels).
 fuzz-run: fuzz-build
 	rm -rf $(FUZZ_DIR)/seeds && python3 fuzz/make_seeds.py $(FUZZ_DIR)/seeds
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  mkdir -p $(FUZZ_DIR)/corpus/$$n; \
 	  echo "fuzz: $$n ($(FUZZ_RUNS) runs)"; \
-	  len=16384; [ $$n != stl10 ] || len=65536; \
+	  len=16384; [ $$n != stl10 ] || len=65536; [ $$n != pickle ] || len=1048576; \
 	  $(FUZZ_DIR)/bin/fuzz_$$n -runs=$(FUZZ_RUNS) -max_len=$$len -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/seeds/$$n > $(FUZZ_DIR)/$$n.log 2>&1 \
 	    || { tail -40 $(FUZZ_DIR)/$$n.log; echo "fuzz: $$n FAILED, see $(FUZZ_DIR)/$$n.log and crash-$$n-*"; exit 1; }; \

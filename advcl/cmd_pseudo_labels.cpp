@@ -18,8 +18,10 @@
 #include "advcl/encode.h"
 #include "advcl/kmeans.h"
 #include "advcl/model_io.h"
+#include "advcl/parse_number.h"
 #include "advcl/pseudo_labels.h"
 #include "dist/communicator.h"
+#include "engine/atomic_file.h"
 
 namespace advcl::cli {
 
@@ -53,10 +55,23 @@ int cmd_pseudo_labels(int argc, char** argv) {
   }
   if (encoder.empty() + features_path.empty() + import_path.empty() != 2)
     fail("pseudo-labels: give exactly one of --encoder, --features and --import");
+  // --k and --out are checked before any encoding or clustering is done.
+  std::vector<int64_t> ks;
+  {
+    std::stringstream list(ks_text);
+    for (std::string k; std::getline(list, k, ',');) {
+      int64_t v = 0;
+      if (!parse_int64(k, &v) || v < 1)
+        fail("--k: '", k, "' in '", ks_text, "' is not a cluster count (a positive integer)");
+      ks.push_back(v);
+    }
+    if (ks.empty()) fail("--k: no cluster counts in '", ks_text, "'");
+  }
   CommonOptions threads_only;
   threads_only.threads = threads;
   apply_threads(threads_only);
   const bool root = dist::world().is_root();
+  if (root) check_writable(out, "--out");
   // Only --encoder has work for several ranks.
   if (!root && encoder.empty()) return 0;
 
@@ -85,11 +100,10 @@ int cmd_pseudo_labels(int argc, char** argv) {
         fail("pseudo-labels: ", features_path, " holds ", n, " feature rows but --data has a different count");
     }
     std::fprintf(stderr, "features: %s from %s\n", shape_str(features.shape()).c_str(), source.c_str());
-    std::stringstream ks(ks_text);
     labels.source = "k-means of " + source + " features";
-    for (std::string k; std::getline(ks, k, ',');) {
+    for (int64_t k : ks) {
       method::KMeansOptions ko;
-      ko.k = std::stoll(k);
+      ko.k = k;
       ko.restarts = restarts;
       ko.max_iterations = iterations;
       ko.seed = seed;

@@ -1,6 +1,7 @@
 #include "advcl/finetune_model.h"
 
 #include "advcl/model_io.h"
+#include "advcl/parse_number.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 
@@ -41,7 +42,9 @@ std::unique_ptr<FinetuneModel> load_finetuned(const std::string& checkpoint) {
   if (o.num_bn_sets != 1 || o.heads)
     fail(checkpoint, ": a finetuned model has one BN set and no heads; this file says ", o.num_bn_sets,
          " sets, heads ", o.heads ? "on" : "off");
-  auto model = std::make_unique<FinetuneModel>(std::make_unique<nn::ResNet18>(o), std::stoll(it->second), 0);
+  const int64_t classes = cli::metadata_int(checkpoint, kClassesKey, it->second);
+  if (classes < 2) fail(checkpoint, ": metadata '", kClassesKey, "' is ", classes, "; a classifier needs 2 or more classes");
+  auto model = std::make_unique<FinetuneModel>(std::make_unique<nn::ResNet18>(o), classes, 0);
   nn::LoadOptions lo;
   lo.optimizer_state = false;
   nn::load_checkpoint(checkpoint, *model, nullptr, lo);

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "advcl/parse_number.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 
@@ -23,16 +24,23 @@ nn::ResNetOptions model_options_from(const std::string& checkpoint) {
       fail(checkpoint, ": no '", key, "' in the metadata; was it written by `advcl pretrain` or `advcl simclr`?");
     return it->second;
   };
+  // Integers with an error naming the file and key (not a bare "stoll"), in a
+  // range the model can be built with.
+  auto get_int = [&](const std::string& key, int64_t lo, int64_t hi) {
+    int64_t v = metadata_int(checkpoint, key, get(key));
+    if (v < lo || v > hi) fail(checkpoint, ": metadata '", key, "' is ", v, ", outside [", lo, ", ", hi, "]");
+    return v;
+  };
   nn::ResNetOptions o;
-  o.width = std::stoll(get("model.width"));
-  o.in_channels = std::stoll(get("model.in_channels"));
-  o.num_bn_sets = std::stoi(get("model.bn_sets"));
+  o.width = get_int("model.width", 1, 4096);
+  o.in_channels = get_int("model.in_channels", 1, 4);
+  o.num_bn_sets = static_cast<int>(get_int("model.bn_sets", 1, 64));
   o.heads = get("model.heads") == "1";
-  o.proj_dim = std::stoll(get("model.proj_dim"));
+  o.proj_dim = get_int("model.proj_dim", 1, 1 << 20);
   o.pseudo_classes.clear();
   std::stringstream ks(get("model.pseudo_classes"));
   for (std::string k; std::getline(ks, k, ',');)
-    if (!k.empty()) o.pseudo_classes.push_back(std::stoll(k));
+    if (!k.empty()) o.pseudo_classes.push_back(metadata_int(checkpoint, "model.pseudo_classes", k));
   return o;
 }
 

@@ -1,10 +1,13 @@
 #include "advcl/pseudo_labels.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 
+#include "advcl/parse_number.h"
 #include "datasets/pickle.h"
 #include "engine/safetensors.h"
 
@@ -13,6 +16,27 @@ namespace advcl::method {
 namespace {
 
 std::string k_name(int64_t k) { return "pseudo_train_" + std::to_string(k); }
+
+// More clusters than this is no granularity the method uses (the paper's
+// largest is 500), and summary() counts every cluster.
+constexpr int64_t kMaxClusters = 1'000'000;
+
+// k of a name "pseudo_train_{k}" (the prefix already matched), or an error
+// naming the file and the name.
+int64_t cluster_count(const std::string& path, const std::string& name, const std::string& what) {
+  int64_t k = 0;
+  if (!cli::parse_int64(name.substr(std::string("pseudo_train_").size()), &k))
+    fail(path, ": ", what, " '", name, "' does not end in a cluster count (expected pseudo_train_{k}, e.g. pseudo_train_10)");
+  if (k < 1 || k > kMaxClusters)
+    fail(path, ": ", what, " '", name, "' names ", k, " clusters; a count must be in [1, ", kMaxClusters, "]");
+  return k;
+}
+
+void check_unique(const std::string& path, const std::vector<int64_t>& ks) {
+  std::set<int64_t> seen;
+  for (int64_t k : ks)
+    if (!seen.insert(k).second) fail(path, ": two label sets for k=", k, " (e.g. pseudo_train_", k, " and a zero-padded twin)");
+}
 
 // The reference's file: a pickled dict of 1-D int32 numpy arrays
 // pseudo_train_{k} (and pseudo_test_{k}, unused).
@@ -26,12 +50,7 @@ PseudoLabels import_reference_pickle(const std::vector<uint8_t>& bytes, const st
     if (key->kind != data::PyValue::Kind::Str && key->kind != data::PyValue::Kind::Bytes) continue;
     const std::string prefix = "pseudo_train_";
     if (key->s.rfind(prefix, 0) != 0) continue;
-    int64_t k = 0;
-    try {
-      k = std::stoll(key->s.substr(prefix.size()));
-    } catch (const std::exception&) {
-      fail(path, ": key '", key->s, "' does not end in a cluster count");
-    }
+    int64_t k = cluster_count(path, key->s, "key");
     if (value->kind != data::PyValue::Kind::Array || value->shape.size() != 1)
       fail(path, ": '", key->s, "' is not a 1-D numpy array");
     std::vector<int32_t> labels(static_cast<size_t>(value->shape[0]));
@@ -49,6 +68,7 @@ PseudoLabels import_reference_pickle(const std::vector<uint8_t>& bytes, const st
     out.train.push_back(std::move(labels));
   }
   if (out.ks.empty()) fail(path, ": no pseudo_train_{k} arrays found");
+  check_unique(path, out.ks);
   // Keep the heads in increasing k, as the model's fc_{002..500}.
   std::vector<size_t> order(out.ks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -88,8 +108,12 @@ std::string PseudoLabels::summary() const {
 
 Tensor PseudoLabels::lookup(size_t h, const Tensor& indices) const {
   if (h >= ks.size()) fail("pseudo-labels: head ", h, " of ", ks.size());
-  std::vector<int64_t> idx = indices.to_vector<int64_t>(), out(idx.size());
-  for (size_t i = 0; i < idx.size(); ++i) {
+  // The loader's indices live on the host: read in place, no host round trip.
+  if (!indices.device().is_cpu()) fail("pseudo-labels: the image indices must be on the host");
+  check_dtype("pseudo-labels", indices, DType::Int64);
+  const int64_t* idx = indices.data<int64_t>();
+  std::vector<int64_t> out(static_cast<size_t>(indices.numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
     if (idx[i] < 0 || idx[i] >= size()) fail("pseudo-labels: image index ", idx[i], " outside [0, ", size(), ")");
     out[i] = train[h][static_cast<size_t>(idx[i])];
   }
@@ -104,10 +128,23 @@ void save_pseudo_labels(const std::string& path, const PseudoLabels& labels) {
 }
 
 PseudoLabels load_pseudo_labels(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    fail(path, ": is a folder; give the pseudo-label file itself (`advcl pseudo-labels`' .safetensors or the "
+         "reference's .pkl)");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the pseudo-label file");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!bytes.empty() && bytes[0] == 0x80) return import_reference_pickle(bytes, path);  // pickle PROTO opcode
+  if (!in) fail(path, ": cannot open the pseudo-label file: ", fs::exists(path, ec) ? "permission denied?" : "no such file");
+  // The first byte tells the formats apart; only a pickle is read whole here.
+  if (in.peek() == 0x80) {  // the pickle PROTO opcode
+    uint64_t size = fs::file_size(path, ec);
+    if (!ec && size > data::kMaxPickleBytes)
+      fail(path, ": a pickle of ", size, " bytes, more than the ", data::kMaxPickleBytes, " this reader accepts");
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) fail(path, ": read error in the pseudo-label file");
+    return import_reference_pickle(bytes, path);
+  }
+  in.close();
   SafetensorsFile f = load_safetensors(path);
   PseudoLabels out;
   out.source = f.metadata.count("source") ? f.metadata.at("source") : path;
@@ -115,9 +152,12 @@ PseudoLabels load_pseudo_labels(const std::string& path) {
   for (auto& [name, t] : f.tensors) {
     if (name.rfind("pseudo_train_", 0) != 0) continue;
     if (t.dim() != 1) fail(path, ": '", name, "' is not 1-D");
-    found.push_back({std::stoll(name.substr(13)), t.to(DType::Int32)});
+    found.push_back({cluster_count(path, name, "tensor"), t.to(DType::Int32)});
   }
   if (found.empty()) fail(path, ": no pseudo_train_{k} tensors found");
+  std::vector<int64_t> ks;
+  for (auto& f : found) ks.push_back(f.first);
+  check_unique(path, ks);
   std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first < b.first; });
   for (auto& [k, t] : found) {
     out.ks.push_back(k);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "advcl/parse_number.h"
 #include "dist/communicator.h"
 #include "nn/checkpoint.h"
 
@@ -65,7 +66,7 @@ void save(const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
 int64_t meta_int(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
   auto it = info.metadata.find(key);
   if (it == info.metadata.end()) fail(path, ": checkpoint lacks '", key, "' (not written by an advcl training stage?)");
-  return std::stoll(it->second);
+  return metadata_int(path, key, it->second);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "datasets/byte_stream.h"
 #include "datasets/dataset_builder.h"
 #include "datasets/jpeg_check.h"
+#include "datasets/png_check.h"
 #include "engine/common.h"
 
 namespace advcl::data {
@@ -55,6 +56,7 @@ std::vector<uint8_t> decode_image_rgb(const uint8_t* data, size_t size, const st
                                       int64_t& width) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max())) fail(name, ": image data over 2 GiB");
   check_jpeg_huffman_tables(data, size, name);
+  check_png_chunks(data, size, name);  // stb_image decodes a PNG without checking its CRCs
   int w = 0, h = 0, comp = 0;
   stbi_uc* px = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &comp, 3);
   return stb_to_chw(px, w, h, name, height, width);
@@ -85,13 +87,26 @@ ImageDataset load_image_folder(const DatasetSpec& spec) {
   std::vector<std::string> classes = sorted_entries(root, true);
   if (classes.empty()) fail("--data ", root, ": no class sub-folders (expected root/<class>/<images>)");
 
+  // A class folder without images would still be a class (an output of the
+  // classifier no image ever trains), and the class indices would shift:
+  // refuse it, naming every such folder.
+  std::vector<std::vector<std::string>> files(classes.size());
+  std::string empty;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    files[c] = sorted_entries(path_join(root, classes[c]), false);
+    if (files[c].empty()) empty += (empty.empty() ? "'" : ", '") + classes[c] + "'";
+  }
+  if (!empty.empty())
+    fail("--data ", root, ": class folder(s) ", empty,
+         " hold no .png/.jpg/.jpeg/.bmp images; remove them or add images (every sub-folder is a class)");
+
   std::unique_ptr<DatasetBuilder> b;
   int64_t h0 = 0, w0 = 0;
   std::string first_file;
   bool any = false, mixed = false;
   for (size_t c = 0; c < classes.size(); ++c) {
     std::string dir = path_join(root, classes[c]);
-    for (const std::string& f : sorted_entries(dir, false)) {
+    for (const std::string& f : files[c]) {
       if (b && !b->wants_more()) break;
       std::string path = path_join(dir, f);
       int64_t h = 0, w = 0;

@@ -1,7 +1,9 @@
 #include "datasets/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/common.h"
 
@@ -30,22 +32,37 @@ PyRef PyValue::get(const std::string& key) const {
   return nullptr;
 }
 
+PyValue::~PyValue() {
+  if (items.empty() && dict.empty()) return;
+  // Destroying a child from here would destroy its children in turn, one
+  // stack frame per level: a pickle nested 300,000 deep overflowed the stack.
+  // Instead, values this one owns alone are emptied into a work list first,
+  // so each destructor below runs on a value without children.
+  std::vector<PyRef> pending;
+  auto adopt = [&pending](PyValue& v) {
+    for (PyRef& it : v.items) pending.push_back(std::move(it));
+    for (auto& kv : v.dict) {
+      pending.push_back(std::move(kv.first));
+      pending.push_back(std::move(kv.second));
+    }
+    v.items.clear();
+    v.dict.clear();
+  };
+  adopt(*this);
+  while (!pending.empty()) {
+    PyRef v = std::move(pending.back());
+    pending.pop_back();
+    if (v && v.use_count() == 1) adopt(*v);  // we hold its last reference: it dies at the end of this iteration
+  }
+}
+
 namespace {
 
-PyRef make(PyValue::Kind k) {
-  auto v = std::make_shared<PyValue>();
-  v->kind = k;
-  return v;
-}
-PyRef make_int(int64_t i, PyValue::Kind k = PyValue::Kind::Int) {
-  auto v = make(k);
-  v->i = i;
-  return v;
-}
-PyRef make_text(std::string s, PyValue::Kind k) {
-  auto v = make(k);
-  v->s = std::move(s);
-  return v;
+size_t child_count(const PyValue& v) { return v.items.size() + 2 * v.dict.size(); }
+const PyValue* child(const PyValue& v, size_t i) {
+  if (i < v.items.size()) return v.items[i].get();
+  const auto& kv = v.dict[(i - v.items.size()) / 2];
+  return ((i - v.items.size()) % 2 ? kv.second : kv.first).get();
 }
 
 // Element size of a numpy type string such as "u1", "<i8", "|b1".
@@ -59,9 +76,25 @@ class Unpickler {
  public:
   Unpickler(const std::vector<uint8_t>& d, const std::string& name) : d_(d), name_(name) {}
 
+  // Every value made here is in all_. Values that may be cyclic (a list
+  // appended to itself through the memo) or that the caller does not get
+  // lose their children here, so no reference cycle outlives the parse.
+  ~Unpickler() {
+    for (const PyRef& v : all_)
+      if (!reachable_.count(v.get())) {
+        v->items.clear();
+        v->dict.clear();
+      }
+  }
+
   PyRef run() {
-    for (;;) {
+    for (uint64_t ops = 0;; ++ops) {
       size_t at = pos_;
+      // Each opcode adds at most one value, memo entry or stack slot: this
+      // bounds the memory a file can make us allocate beyond its own bytes.
+      if (ops >= kMaxPickleOps)
+        fail(name_, ": the pickle has more than ", kMaxPickleOps,
+             " opcodes (a CIFAR batch or pseudo-label file has far fewer); refusing to read further at byte ", at);
       uint8_t op = u8();
       switch (op) {
         case 0x80: {  // PROTO
@@ -164,6 +197,7 @@ class Unpickler {
         case 'j': push(get(at, static_cast<uint32_t>(le(4)))); break;
         case '.': {  // STOP
           if (stack_.size() != 1 || !marks_.empty()) bad(at, "STOP with ", stack_.size(), " values on the stack");
+          check_nesting(stack_.back());
           return stack_.back();
         }
         default: {
@@ -177,6 +211,67 @@ class Unpickler {
   }
 
  private:
+  PyRef make(PyValue::Kind k) {
+    auto v = std::make_shared<PyValue>();
+    v->kind = k;
+    all_.push_back(v);
+    return v;
+  }
+  PyRef make_int(int64_t i, PyValue::Kind k = PyValue::Kind::Int) {
+    auto v = make(k);
+    v->i = i;
+    return v;
+  }
+  PyRef make_text(std::string s, PyValue::Kind k) {
+    auto v = make(k);
+    v->s = std::move(s);
+    return v;
+  }
+
+  // Refuses a result nested deeper than kMaxPickleDepth or containing itself;
+  // marks what the caller receives as reachable_. Iterative (a depth-first
+  // walk with an explicit stack, heights memoised for shared values), so the
+  // check itself cannot overflow the stack it protects.
+  void check_nesting(const PyRef& root) {
+    struct Frame {
+      const PyValue* v;
+      size_t next;
+      size_t height;  // 1 + the greatest height of the children seen so far
+    };
+    std::unordered_map<const PyValue*, size_t> height;  // finished values
+    std::unordered_set<const PyValue*> open;            // values on the current path
+    std::vector<Frame> path{{root.get(), 0, 1}};
+    open.insert(root.get());
+    while (!path.empty()) {
+      Frame& f = path.back();
+      if (f.next == child_count(*f.v)) {
+        size_t h = f.height;
+        height[f.v] = h;
+        open.erase(f.v);
+        path.pop_back();
+        if (!path.empty()) path.back().height = std::max(path.back().height, h + 1);
+        continue;
+      }
+      const PyValue* c = child(*f.v, f.next++);
+      if (!c) continue;
+      if (open.count(c)) fail(name_, ": the pickle holds a ", c->kind_name(), " that contains itself");
+      auto done = height.find(c);
+      if (done != height.end()) {
+        f.height = std::max(f.height, done->second + 1);
+        if (path.size() + done->second > kMaxPickleDepth) too_deep();
+        continue;
+      }
+      if (path.size() + 1 > kMaxPickleDepth) too_deep();
+      path.push_back({c, 0, 1});
+      open.insert(c);
+    }
+    for (const auto& [v, h] : height) reachable_.insert(v);
+  }
+  [[noreturn]] void too_deep() const {
+    fail(name_, ": the pickle nests values more than ", kMaxPickleDepth,
+         " levels deep (a CIFAR batch or pseudo-label file nests fewer than 10); refusing it");
+  }
+
   template <class... A>
   [[noreturn]] void bad(size_t at, const A&... a) const {
     fail(name_, ": not a pickle of the expected shape (a dict with a numpy uint8 array): ", a..., " at byte ", at);
@@ -362,11 +457,16 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, PyRef> memo_;
+  std::vector<PyRef> all_;
+  std::unordered_set<const PyValue*> reachable_;
 };
 
 }  // namespace
 
 PyRef unpickle(const std::vector<uint8_t>& data, const std::string& name) {
+  if (data.size() > kMaxPickleBytes)
+    fail(name, ": the pickle has ", data.size(), " bytes, more than the ", kMaxPickleBytes,
+         " this reader accepts (a CIFAR-100 training file has about 155 MB)");
   if (data.size() < 2 || data[0] != 0x80)
     fail(name, ": not a pickle (a CIFAR python batch starts with the PROTO opcode 0x80; the first byte is ",
          data.empty() ? -1 : static_cast<int>(data[0]), ")");

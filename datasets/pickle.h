@@ -8,6 +8,12 @@
 //   numpy.core.multiarray._reconstruct / numpy._core.multiarray._reconstruct,
 //   numpy.ndarray, numpy.dtype   -> an array (shape, dtype, raw bytes)
 //   _codecs.encode(str, 'latin1') -> bytes (how Python 3 writes bytes at protocol 2)
+//
+// Hostile files are bounded: at most kMaxPickleBytes of input and
+// kMaxPickleOps opcodes (so memory stays proportional to the file), results
+// nested at most kMaxPickleDepth levels and never containing themselves.
+// Values are torn down without recursion, so no nesting can overflow the
+// stack, and nothing a failed parse made outlives it.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,6 +22,10 @@
 #include <vector>
 
 namespace advcl::data {
+
+constexpr uint64_t kMaxPickleBytes = uint64_t{1} << 30;  // 1 GiB
+constexpr uint64_t kMaxPickleOps = uint64_t{1} << 22;    // 4,194,304
+constexpr size_t kMaxPickleDepth = 256;
 
 struct PyValue;
 using PyRef = std::shared_ptr<PyValue>;
@@ -31,6 +41,11 @@ struct PyValue {
   std::vector<int64_t> shape;
   std::string dtype;
   std::vector<uint8_t> bytes;
+
+  PyValue() = default;
+  PyValue(const PyValue&) = delete;
+  PyValue& operator=(const PyValue&) = delete;
+  ~PyValue();  // without recursion, however deep the tree
 
   // Dict lookup by key text, accepting both b'key' and 'key'; nullptr if absent.
   PyRef get(const std::string& key) const;

@@ -37,6 +37,15 @@ def pickles(out):
     import pickle
     write(out, "plain_dict_p2", pickle.dumps({b"labels": [1, 2], b"data": b"\x00" * 8}, protocol=2))
     write(out, "plain_dict_p4", pickle.dumps({"labels": [1, 2], "data": b"\x00" * 8}, protocol=4))
+    # Deep nesting (the reader bounds it at 256 levels and tears values down
+    # without recursion): 300,000 one-element tuples, and a chain of lists
+    # appended top-down through the memo, which only the finished tree shows.
+    write(out, "deep_tuples", b"\x80\x02N" + b"\x85" * 300000 + b".")
+    chain = b"\x80\x02](]q\x00"
+    for i in range(1, 1000):
+        slot = bytes([i % 2])
+        chain += b"]q" + slot + b"a" + b"h" + slot
+    write(out, "deep_list_chain", chain + b"e.")
 
 
 def idx(out):
