@@ -65,9 +65,9 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   else
     backward(loss);
   sgd.step();
-  r.loss = loss.item();
-  r.contrastive = con.item();
-  r.ce = ce.item();
+  r.loss = loss.detach();
+  r.contrastive = con.detach();
+  r.ce = ce.detach();
   return r;
 }
 

@@ -49,7 +49,9 @@ struct AdvclBatch {
 };
 
 struct AdvclStepResult {
-  double loss = 0, contrastive = 0, ce = 0;
+  // 0-D tensors on the model's device (reading them is the caller's choice:
+  // the training loop reads them only on the steps it logs).
+  Tensor loss, contrastive, ce;
   Tensor x_cl, x_ce, x_hfc;  // the views the step trained on
 };
 

@@ -242,8 +242,8 @@ int cmd_finetune(int argc, char** argv) {
     // batch, so N ranks draw the noise one process draws.
     RngKey key{common.seed, static_cast<uint32_t>(RngPurpose::AttackStart), static_cast<uint32_t>(global_step),
                static_cast<uint32_t>(global_batch_offset(loader, b))};
-    return method::finetune_step_parallel(model, sgd, b.images().to(device), b.labels.to(device), step_opt, key,
-                                          comm);
+    return method::finetune_step_parallel(model, sgd, data::upload(b.images(), device), data::upload(b.labels, device),
+                                          step_opt, key, comm);
   };
   run_training(
       dir, model, sgd, loader, loop,

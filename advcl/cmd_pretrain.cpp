@@ -12,6 +12,7 @@
 #include "dist/all_gather.h"
 #include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
+#include "engine/ops.h"
 
 namespace advcl::cli {
 
@@ -68,9 +69,11 @@ int cmd_pretrain(int argc, char** argv) {
   step_opt.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
   finish_run(r, o, [&](const data::Batch& b, int64_t global_step) {
     if (comm.distributed()) step_opt.ce_scale = dist::local_loss_scale(b.size(), comm);
-    method::AdvclBatch ab{b.views[views::kViewX1].to(r.device), b.views[views::kViewX2].to(r.device),
-                          b.views[views::kViewOrg].to(r.device), {}};
-    for (size_t h = 0; h < labels.ks.size(); ++h) ab.pseudo.push_back(labels.lookup(h, b.indices).to(r.device));
+    // Uploads the host does not wait for (data::upload).
+    method::AdvclBatch ab{data::upload(b.views[views::kViewX1], r.device), data::upload(b.views[views::kViewX2], r.device),
+                          data::upload(b.views[views::kViewOrg], r.device), {}};
+    for (size_t h = 0; h < labels.ks.size(); ++h)
+      ab.pseudo.push_back(data::upload(labels.lookup(h, b.indices), r.device));
     // Attack starts keyed by step and by the image's position in the global
     // batch (where this rank's shard starts, also in a short last batch), so
     // N ranks draw the noise one process would.
@@ -81,13 +84,16 @@ int cmd_pretrain(int argc, char** argv) {
     if (comm.distributed()) {
       // The pseudo-label CE is a mean over this rank's images: log the whole
       // batch's (count-weighted over the ranks), and the loss made from it.
-      // SupCon already ran over the gathered global batch.
-      double ce[2] = {res.ce * static_cast<double>(b.size()), static_cast<double>(b.size())};
-      comm.all_reduce(ce, 2, dist::ReduceOp::Sum, "pretrain logged CE");
-      res.ce = ce[0] / ce[1];
-      res.loss = res.contrastive + step_opt.ce_weight * res.ce;
+      // SupCon already ran over the gathered global batch. (The transport
+      // stages the two values through the host.)
+      NoGradGuard no_grad;
+      Tensor ce = ops::cat({ops::mul(res.ce.to(DType::Float64).view({1}), static_cast<double>(b.size())),
+                            Tensor::full({1}, static_cast<double>(b.size()), DType::Float64, r.device)});
+      comm.all_reduce(ce, dist::ReduceOp::Sum, "pretrain logged CE");
+      res.ce = ops::div(ops::slice(ce, 0, 1), ops::slice(ce, 1, 2)).view({});
+      res.loss = ops::add(res.contrastive.to(DType::Float64), ops::mul(res.ce, step_opt.ce_weight));
     }
-    return std::map<std::string, double>{{"loss", res.loss}, {"contrastive", res.contrastive}, {"ce", res.ce}};
+    return method::StepValues{{"loss", res.loss}, {"contrastive", res.contrastive}, {"ce", res.ce}};
   });
   return 0;
 }

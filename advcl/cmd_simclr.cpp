@@ -4,7 +4,7 @@
 #include "advcl/advcl_views.h"
 #include "advcl/commands.h"
 #include "advcl/contrastive_stage.h"
-#include "advcl/losses.h"
+#include "advcl/simclr_step.h"
 #include "dist/all_gather.h"
 #include "dist/gradient_reducer.h"
 #include "dist/gradient_sync.h"
@@ -35,20 +35,16 @@ int cmd_simclr(int argc, char** argv) {
 
   dist::Communicator& comm = dist::world();
   dist::GradientReducer reducer(r.model->named_parameters(), comm);
+  // Under mpirun the loss runs over the global batch (gathered features) and
+  // the ranks' gradients are averaged (in buckets, during backward) before the step.
+  method::SimclrStepOptions so;
+  so.temperature = temperature;
+  if (comm.distributed()) so.gather = [&comm](const Tensor& t) { return dist::all_gather_rows(t, comm); };
+  so.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
   finish_run(r, o, [&](const data::Batch& b, int64_t) {
-    r.model->train();
-    r.sgd->zero_grad();
-    int64_t B = b.size();
-    Tensor f = r.model->features(ops::cat({b.views[0].to(r.device), b.views[1].to(r.device)}), nn::BnSets::repeat(0, 2));
-    Tensor p = r.model->project(f, 2);
-    // Under mpirun the loss runs over the global batch (gathered features) and
-    // the ranks' gradients are averaged (in buckets, during backward) before the step.
-    auto global = [&](const Tensor& t) { return comm.distributed() ? dist::all_gather_rows(t, comm) : t; };
-    Tensor loss = method::supcon_loss({global(ops::slice(p, 0, B)), global(ops::slice(p, B, 2 * B))}, temperature,
-                                      temperature);
-    reducer.backward(loss);
-    r.sgd->step();
-    return std::map<std::string, double>{{"loss", loss.item()}};
+    Tensor loss = method::simclr_step(*r.model, *r.sgd, data::upload(b.views[0], r.device),
+                                      data::upload(b.views[1], r.device), so);
+    return method::StepValues{{"loss", loss}};
   });
   return 0;
 }

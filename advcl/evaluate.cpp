@@ -13,16 +13,21 @@ namespace {
 constexpr uint32_t kEvalStartStream = 0xE7A10000u;
 }  // namespace
 
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+Tensor correct_count(const Tensor& logits, const Tensor& labels) {
   if (logits.dim() != 2 || labels.dim() != 1 || logits.size(0) != labels.size(0))
     fail("count_correct: logits ", shape_str(logits.shape()), " and labels ", shape_str(labels.shape()),
          " do not match");
+  check_same_device("count_correct", labels, logits, "labels");
   NoGradGuard no_grad;
-  std::vector<int64_t> pred = ops::argmax(logits.detach(), 1).to(Device::cpu()).to_vector<int64_t>();
-  std::vector<int64_t> want = labels.to(Device::cpu()).to_vector<int64_t>();
-  int64_t c = 0;
-  for (size_t i = 0; i < pred.size(); ++i) c += pred[i] == want[i];
-  return c;
+  Tensor pred = ops::argmax(logits.detach(), 1).to(DType::Float64);
+  // Both are class indices (exact in float64): a row is right where
+  // |pred - label| is 0, so 1 - min(|pred - label|, 1) counts it.
+  Tensor wrong = ops::clamp(ops::abs(ops::sub(pred, labels.to(DType::Float64))), 0.0, 1.0);
+  return ops::sum(ops::rsub(wrong, 1.0));
+}
+
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  return std::llround(correct_count(logits, labels).item());
 }
 
 PgdOptions eval_attack_options(const EvalOptions& opt) {
@@ -47,13 +52,12 @@ RngKey eval_start_key(const EvalOptions& opt, int64_t first_index) {
                 static_cast<uint32_t>(first_index)};
 }
 
-EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Tensor& labels, const EvalOptions& opt,
-                          int64_t first_index) {
-  EvalCounts c;
-  c.n = labels.numel();
+DeviceCounts count_batch(const LogitsFn& logits, const Tensor& images, const Tensor& labels, const EvalOptions& opt,
+                         int64_t first_index) {
+  DeviceCounts c;
   {
     NoGradGuard no_grad;
-    c.clean = count_correct(logits(images), labels);
+    c.clean = correct_count(logits(images), labels);
   }
   if (opt.steps == 0) {
     c.robust = c.clean;
@@ -61,13 +65,34 @@ EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Te
   }
   Tensor adv = pgd_ce_attack(logits, images, labels, eval_attack_options(opt), eval_start_key(opt, first_index));
   NoGradGuard no_grad;
-  c.robust = count_correct(logits(adv), labels);
+  c.robust = correct_count(logits(adv), labels);
+  return c;
+}
+
+namespace {
+
+// Clean and robust counts on the host, in one read.
+void read_counts(const DeviceCounts& d, EvalCounts& c) {
+  NoGradGuard no_grad;
+  std::vector<double> v = ops::cat({d.clean.view({1}), d.robust.view({1})}).to_vector<double>();
+  c.clean = std::llround(v[0]);
+  c.robust = std::llround(v[1]);
+}
+
+}  // namespace
+
+EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Tensor& labels, const EvalOptions& opt,
+                          int64_t first_index) {
+  EvalCounts c;
+  c.n = labels.numel();
+  read_counts(count_batch(logits, images, labels, opt, first_index), c);
   return c;
 }
 
 EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const EvalOptions& opt, int64_t limit) {
   if (opt.steps < 0) fail("evaluate: attack steps must be >= 0, got ", opt.steps);
   EvalCounts total;
+  DeviceCounts sums;  // added up on the device, read once at the end
   data::Batch b;
   while ((limit <= 0 || total.n < limit) && loader.next(b)) {
     if (b.size() == 0) continue;
@@ -77,9 +102,14 @@ EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const
       x = ops::slice(x, 0, keep);
       y = ops::slice(y, 0, keep);
     }
-    int64_t first = b.indices.to_vector<int64_t>().at(0);
-    total += evaluate_batch(logits, x.to(opt.device), y.to(opt.device), opt, first);
+    int64_t first = b.indices.data<int64_t>()[0];  // the loader's indices are on the host
+    DeviceCounts c = count_batch(logits, data::upload(x, opt.device), data::upload(y, opt.device), opt, first);
+    total.n += y.numel();
+    NoGradGuard no_grad;
+    sums.clean = sums.clean.defined() ? ops::add(sums.clean, c.clean) : c.clean;
+    sums.robust = sums.robust.defined() ? ops::add(sums.robust, c.robust) : c.robust;
   }
+  if (total.n > 0) read_counts(sums, total);
   // Leave the loader at the start of its next epoch, whatever `limit` cut.
   if (loader.state().batch != 0) loader.set_state({loader.state().epoch + 1, 0});
   return total;

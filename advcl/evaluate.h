@@ -55,7 +55,11 @@ struct EvalCounts {
   }
 };
 
-// How many rows of logits [N, classes] have their argmax at labels [N] (int64).
+// How many rows of logits [N, classes] have their argmax at labels [N]
+// (int64), as a 0-D float64 tensor on their device: counted there, without a
+// host round trip.
+Tensor correct_count(const Tensor& logits, const Tensor& labels);
+// The same count read to the host (one host round trip).
 int64_t count_correct(const Tensor& logits, const Tensor& labels);
 
 // The PGD options of the evaluation attack (pgd.h), from EvalOptions.
@@ -71,7 +75,17 @@ Tensor pgd_ce_attack(const LogitsFn& logits, const Tensor& images, const Tensor&
 // evaluation (each epoch, or `advcl eval` later) attacks from the same starts.
 RngKey eval_start_key(const EvalOptions& opt, int64_t first_index);
 
-// SA and RA counts of one batch (images and labels already on the model's device).
+// The clean and robust counts of one batch as 0-D float64 tensors on the
+// model's device (correct_count): evaluate_pgd adds them up there and reads
+// the totals once, at the end.
+struct DeviceCounts {
+  Tensor clean, robust;
+};
+DeviceCounts count_batch(const LogitsFn& logits, const Tensor& images, const Tensor& labels, const EvalOptions& opt,
+                         int64_t first_index);
+
+// SA and RA counts of one batch (images and labels already on the model's
+// device): count_batch and one host read.
 EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Tensor& labels, const EvalOptions& opt,
                           int64_t first_index);
 
@@ -79,6 +93,8 @@ EvalCounts evaluate_batch(const LogitsFn& logits, const Tensor& images, const Te
 // epoch; use an unshuffled loader over the test split). `limit` > 0 stops
 // after that many images (of this rank's). Empty batches (a rank's share of
 // a short last batch) are skipped. This rank's counts: see sum_over_ranks.
+// The batches are uploaded with data::upload and counted on the device: one
+// host round trip for the whole pass.
 EvalCounts evaluate_pgd(const LogitsFn& logits, data::BatchLoader& loader, const EvalOptions& opt, int64_t limit = 0);
 
 // The counts of all ranks of `comm` added up (one int64 all-reduce),

@@ -78,13 +78,15 @@ void run_backward(const Tensor& loss, const FinetuneStepOptions& opt) {
     backward(loss);
 }
 
-double accuracy(const Tensor& logits, const Tensor& labels) {
-  return static_cast<double>(count_correct(logits, labels)) / static_cast<double>(labels.numel());
+// The batch accuracy, on the device.
+Tensor accuracy(const Tensor& logits, const Tensor& labels) {
+  NoGradGuard no_grad;
+  return ops::div(correct_count(logits, labels), static_cast<double>(labels.numel()));
 }
 
 // SLF and ALF: features of the (clean or adversarial) images from the frozen
 // encoder, then one classifier step on the mean cross-entropy.
-std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+StepValues linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
                                           const Tensor& labels, const FinetuneStepOptions& opt) {
   Tensor feats;
   {
@@ -96,12 +98,12 @@ std::map<std::string, double> linear_step(FinetuneModel& model, nn::Sgd& sgd, co
   Tensor loss = ops::cross_entropy(logits, labels, ops::Reduction::Mean);
   run_backward(scaled(loss, opt), opt);
   sgd.step();
-  return {{"loss", loss.item()}, {"acc", accuracy(logits, labels)}};
+  return {{"loss", loss.detach()}, {"acc", accuracy(logits, labels)}};
 }
 
 }  // namespace
 
-std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
                                             const Tensor& labels, const FinetuneStepOptions& opt, RngKey start) {
   LogitsFn eval_logits = [&](const Tensor& x) { return model.logits(x); };
   // Every attack runs against the model in eval mode (BN running statistics).
@@ -137,18 +139,17 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
       run_backward(scaled(l.total, opt), opt);
       sgd.step();
       model.eval();
-      return {{"loss", l.total.item()},
-              {"natural", l.natural.item()},
-              {"robust", l.robust.item()},
+      return {{"loss", l.total.detach()},
+              {"natural", l.natural.detach()},
+              {"robust", l.robust.detach()},
               {"acc", accuracy(lc, labels)}};
     }
   }
   fail("finetune_step: unknown mode");
 }
 
-std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                                     const Tensor& labels, FinetuneStepOptions opt, RngKey start,
-                                                     dist::Communicator& comm) {
+StepValues finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
+                                  FinetuneStepOptions opt, RngKey start, dist::Communicator& comm) {
   if (!comm.distributed()) return finetune_step(model, sgd, images, labels, opt, start);
   const int64_t n = labels.numel();
   // Every logged value is a mean over this rank's images: the loss (CE and
@@ -157,15 +158,21 @@ std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::S
   opt.loss_scale = dist::local_loss_scale(n, comm);
   dist::GradientReducer reducer(sgd.params(), comm);
   opt.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
-  std::map<std::string, double> values = finetune_step(model, sgd, images, labels, opt, start);
-  // Global means: sum over ranks of value * count, over the global count.
-  // std::map iterates in key order, the same on every rank.
-  std::vector<double> sums;
-  for (auto& [k, v] : values) sums.push_back(v * static_cast<double>(n));
-  sums.push_back(static_cast<double>(n));
-  comm.all_reduce(sums.data(), static_cast<int64_t>(sums.size()), dist::ReduceOp::Sum, "finetune step values");
-  size_t i = 0;
-  for (auto& [k, v] : values) v = sums[i++] / sums.back();
+  StepValues values = finetune_step(model, sgd, images, labels, opt, start);
+  // Global means: sum over ranks of value * count, over the global count,
+  // in one float64 tensor. std::map iterates in key order, the same on every rank.
+  NoGradGuard no_grad;
+  std::vector<Tensor> parts;
+  for (auto& [k, v] : values) parts.push_back(ops::mul(v.to(DType::Float64).view({1}), static_cast<double>(n)));
+  parts.push_back(Tensor::full({1}, static_cast<double>(n), DType::Float64, images.device()));
+  Tensor sums = ops::cat(parts);
+  comm.all_reduce(sums, dist::ReduceOp::Sum, "finetune step values");
+  Tensor count = ops::slice(sums, static_cast<int64_t>(values.size()), static_cast<int64_t>(values.size()) + 1);
+  int64_t i = 0;
+  for (auto& [k, v] : values) {
+    v = ops::div(ops::slice(sums, i, i + 1), count).view({});
+    ++i;
+  }
   return values;
 }
 

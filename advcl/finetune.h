@@ -13,6 +13,7 @@
 
 #include "advcl/evaluate.h"
 #include "advcl/finetune_model.h"
+#include "advcl/step_values.h"
 #include "dist/communicator.h"
 #include "engine/rng.h"
 #include "nn/sgd.h"
@@ -57,9 +58,10 @@ Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const Finetun
 // One optimiser step of the mode's protocol on (images, labels), both on the
 // model's device; `sgd` holds the parameters that train (the classifier's for
 // SLF and ALF, all for AFF). `start` keys the attack's random start. Leaves
-// the model in eval mode. Returns the values to log: loss (and for AFF its
-// parts natural, robust) and the training batch accuracy.
-std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+// the model in eval mode. Returns the values to log, as 0-D tensors on the
+// model's device (no host round trip): loss (and for AFF its parts natural,
+// robust) and the training batch accuracy.
+StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
                                             const Tensor& labels, const FinetuneStepOptions& opt, RngKey start);
 
 // finetune_step on this rank's share of a global batch, so that the ranks of
@@ -71,8 +73,9 @@ std::map<std::string, double> finetune_step(FinetuneModel& model, nn::Sgd& sgd, 
 // this rank's first image in the global batch (global_batch_offset), so each
 // image's attack start is the one-process start. For AFF the model's batch
 // norms must be synchronised (dist::make_batch_norm_sync). A collective;
-// exactly finetune_step for one rank.
-std::map<std::string, double> finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
+// exactly finetune_step for one rank. (The values' all-reduce goes through
+// the transport, which stages device tensors through the host.)
+StepValues finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
                                                      const Tensor& labels, FinetuneStepOptions opt, RngKey start,
                                                      dist::Communicator& comm = dist::world());
 

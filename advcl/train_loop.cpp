@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include "cuda/runtime.h"
 #include "advcl/parse_number.h"
 #include "dist/communicator.h"
+#include "engine/counters.h"
+#include "engine/ops.h"
 #include "nn/checkpoint.h"
 
 namespace advcl::cli {
@@ -63,6 +66,21 @@ void save(const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
   nn::save_checkpoint(path, model, &sgd, info);
 }
 
+// Raw device allocations so far, over every GPU (0 without one).
+int64_t device_raw_allocs() {
+  int64_t n = 0;
+  for (int d = 0, count = cuda::device_count(); d < count; ++d)
+    n += static_cast<int64_t>(cuda::memory_stats(d).raw_allocs);
+  return n;
+}
+
+// The first non-finite value, if any: its name and value.
+const std::pair<const std::string, double>* first_non_finite(const std::map<std::string, double>& values) {
+  for (auto& kv : values)
+    if (!std::isfinite(kv.second)) return &kv;
+  return nullptr;
+}
+
 int64_t meta_int(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
   auto it = info.metadata.find(key);
   if (it == info.metadata.end()) fail(path, ": checkpoint lacks '", key, "' (not written by an advcl training stage?)");
@@ -100,46 +118,87 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
   Progress progress(opt.stage, opt.epochs, nb);
   std::map<std::string, std::string> metadata = opt.metadata;  // grows with on_epoch_end's entries
   int64_t last = opt.stop_epoch > 0 ? std::min(opt.stop_epoch, opt.epochs) : opt.epochs;
+  // Baselines of the logged host_syncs and device_allocs (train_loop.h).
+  int64_t syncs_logged = counters::host_syncs(), allocs_logged = 0;
+  bool warm = false;
   for (int64_t e0 = from.loader.epoch; e0 < last; ++e0) {
     int64_t epoch = e0 + 1;
     progress.begin_epoch();
-    std::map<std::string, double> sums;
-    int64_t steps = 0;
+    std::map<std::string, Tensor> sums;  // float64, on the device
+    int64_t steps = 0, first_unchecked = 1;
+    // The sums read back (one host round trip), failing if a value diverged
+    // in the steps since the last check: run before every checkpoint.
+    auto checked_sums = [&](int64_t through) {
+      std::map<std::string, double> host = method::read_values(sums);
+      if (auto* bad = first_non_finite(host))
+        fail(opt.stage, ": ", bad->first, " became ", bad->second, " at epoch ", epoch, " between step ",
+             first_unchecked, " and step ", through, "; the last good checkpoint is ", dir.last_checkpoint());
+      first_unchecked = through + 1;
+      return host;
+    };
     data::Batch batch;
     while (loader.next(batch)) {
       double rate = lr(epoch, batch.index, nb);
       sgd.set_lr(rate);
-      std::map<std::string, double> values = step(batch, global_step);
-      for (auto& [k, v] : values)
-        if (!std::isfinite(v))
-          fail(opt.stage, ": ", k, " became ", v, " at epoch ", epoch, " step ", batch.index + 1,
-               "; the last good checkpoint is ", dir.last_checkpoint());
+      method::StepValues values = step(batch, global_step);
       ++global_step;
       ++steps;
-      std::ostringstream line;
-      std::map<std::string, std::string> fields{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
-                                                {"step", std::to_string(global_step)}, {"lr", json_num(rate)}};
-      for (auto& [k, v] : values) {
-        sums[k] += v;
-        line << k << " " << json_num(v) << "  ";
-        fields[k] = json_num(v);
+      {
+        NoGradGuard no_grad;
+        for (auto& [k, v] : values) {
+          Tensor x = v.detach().to(DType::Float64);
+          auto it = sums.find(k);
+          sums[k] = it == sums.end() ? x.clone() : ops::add(it->second, x);
+        }
       }
-      line << "lr " << json_num(rate);
-      if (writer()) {
-        progress.step(epoch, batch.index, batch.size(), line.str(), opt.log_every, batch.index + 1 == nb);
-        if (opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0) dir.log_metrics(fields);
+      if (!warm) {
+        allocs_logged = device_raw_allocs();  // the first step's allocations are the warm-up
+        warm = true;
       }
-      if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb)
+      const bool logs = opt.log_every > 0 && (batch.index + 1) % opt.log_every == 0;
+      const bool prints = logs || batch.index + 1 == nb;  // (Progress prints an epoch's last step too)
+      std::string line;
+      if (prints) {
+        // The one read of this step: every rank reads the same steps, so all
+        // of them stop together on a non-finite value.
+        std::map<std::string, double> host = method::read_values(values);
+        if (auto* bad = first_non_finite(host))
+          fail(opt.stage, ": ", bad->first, " became ", bad->second, " at epoch ", epoch, " step ", batch.index + 1,
+               "; the last good checkpoint is ", dir.last_checkpoint());
+        std::ostringstream os;
+        std::map<std::string, std::string> fields{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
+                                                  {"step", std::to_string(global_step)}, {"lr", json_num(rate)}};
+        for (auto& [k, v] : host) {
+          os << k << " " << json_num(v) << "  ";
+          fields[k] = json_num(v);
+        }
+        os << "lr " << json_num(rate);
+        line = os.str();
+        if (logs) {
+          const int64_t syncs = counters::host_syncs(), allocs = device_raw_allocs();
+          fields["host_syncs"] = std::to_string(syncs - syncs_logged);
+          fields["device_allocs"] = std::to_string(allocs - allocs_logged);
+          syncs_logged = syncs;
+          allocs_logged = allocs;
+          if (writer()) dir.log_metrics(fields);
+        }
+      }
+      if (writer()) progress.step(epoch, batch.index, batch.size(), line, opt.log_every, batch.index + 1 == nb);
+      if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb) {
+        checked_sums(batch.index + 1);
         save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+      }
       if (batch.index + 1 < nb)  // (after an epoch's last step, the epoch's end comes first)
         if (int sig = stop_requested()) {
+          checked_sums(batch.index + 1);
           save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
           throw_interrupted(opt, sig, global_step, dir);
         }
     }
+    std::map<std::string, double> totals = checked_sums(nb);  // the epoch's one read of its sums
     std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                {"epoch_seconds", json_num(progress.epoch_seconds())}};
-    for (auto& [k, v] : sums) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
+    for (auto& [k, v] : totals) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
     if (writer()) dir.log_metrics(summary);
     if (opt.on_epoch_end)
       for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;

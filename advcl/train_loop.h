@@ -1,12 +1,27 @@
 // The epoch loop every training stage shares: learning-rate schedule per
 // step, progress lines, metrics, checkpoints (atomic, every epoch and every
 // --save-steps steps, with the loader position), and resume.
+//
+// The loop keeps a step's values on the device: it reads them (all at once,
+// one host round trip) only on the steps that print a progress line or log
+// metrics, and adds them up per epoch on the device (one read at the epoch's
+// end). A non-finite value is caught on the next logged step, before every
+// checkpoint is written (from the sums, which it poisons) and at the epoch's
+// end, so a checkpoint never holds a diverged model.
+//
+// Each logged metrics line also has
+//   host_syncs     host round trips (engine/counters.h) since the previous
+//                  logged line, this step's read of its values included;
+//   device_allocs  raw device allocations (cudaMalloc by the caching
+//                  allocator, all GPUs) since the previous logged line, not
+//                  counting the run's first step (warm-up); 0 on the CPU.
 #pragma once
 #include <functional>
 #include <map>
 #include <string>
 
 #include "advcl/run_dir.h"
+#include "advcl/step_values.h"
 #include "datasets/batch_loader.h"
 #include "nn/module.h"
 #include "nn/sgd.h"
@@ -33,8 +48,9 @@ struct LoopOptions {
 
 // lr of step `batch` (0-based) of 1-based `epoch` with `nb` steps per epoch.
 using LrSchedule = std::function<double(int64_t epoch, int64_t batch, int64_t nb)>;
-// One training step on a batch; returns the values to print and log (e.g. loss).
-using StepFn = std::function<std::map<std::string, double>(const data::Batch& batch, int64_t global_step)>;
+// One training step on a batch; returns the values to print and log (e.g.
+// loss) as 0-D tensors on the model's device, not read by the step.
+using StepFn = std::function<method::StepValues(const data::Batch& batch, int64_t global_step)>;
 
 // Where a run continues: loader position and global step.
 struct ResumePoint {

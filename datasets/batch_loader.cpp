@@ -2,9 +2,18 @@
 
 #include <sstream>
 
+#include "cuda/pinned_upload.h"
 #include "engine/common.h"
 
 namespace advcl::data {
+
+Tensor upload(const Tensor& host, Device device) {
+  if (!host.device().is_cpu()) fail("upload: the tensor is on ", host.device().str(), ", not the host");
+  if (device.is_cpu()) return host;
+  Tensor out = Tensor::empty(host.shape(), host.dtype(), device);
+  cuda::upload_async(out.raw_data(), host.raw_data(), host.nbytes());
+  return out;
+}
 
 BatchLoader::BatchLoader(std::shared_ptr<const ImageDataset> dataset, std::shared_ptr<const SampleTransform> transform,
                          LoaderOptions options, LoaderState start)
@@ -69,6 +78,11 @@ Batch BatchLoader::build(const std::vector<int64_t>& order, int64_t epoch, int64
     const int64_t k = order[static_cast<size_t>(begin + i)];
     idx[i] = k;
     lab[i] = ds_->labels[static_cast<size_t>(k)];
+    // Checked here, where labels enter training: the losses take them as
+    // given, since checking them there would read them back from the GPU.
+    if (lab[i] < -1 || lab[i] >= ds_->num_classes)
+      fail("BatchLoader: ", ds_->name, " image ", k, " has label ", lab[i], ", not -1 or a class in [0, ",
+           ds_->num_classes, ")");
     for (size_t v = 0; v < dst.size(); ++v) dst[v] = out.views[v].data<float>() + i * vsize[v];
     SampleRng rng(RngKey{opt_.seed, static_cast<uint32_t>(RngPurpose::Augment), static_cast<uint32_t>(epoch),
                          static_cast<uint32_t>(k)});

@@ -58,12 +58,19 @@ struct LoaderState {
 
 struct Batch {
   std::vector<Tensor> views;  // per transform view: float32 [B, C, H, W] on the CPU
-  Tensor labels;              // int64 [B] (-1 for unlabelled images)
+  Tensor labels;              // int64 [B], each -1 (unlabelled) or a class of the dataset (checked per batch)
   Tensor indices;             // int64 [B]: dataset indices of the samples
   int64_t epoch = 0, index = 0;
   const Tensor& images() const { return views.at(0); }
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
 };
+
+// A loader tensor (on the CPU) on `device`, for a training or evaluation
+// step: the tensor itself for the CPU; for a GPU an asynchronous upload
+// through pinned memory (cuda/pinned_upload.h) that the host does not wait
+// for, so it is no host round trip (engine/counters.h), unlike
+// Tensor::to(device).
+Tensor upload(const Tensor& host, Device device);
 
 class BatchLoader {
  public:

@@ -1,5 +1,6 @@
 #include "engine/counters.h"
 
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -11,6 +12,8 @@ std::map<std::string, int64_t>& table() {
   static std::map<std::string, int64_t> t;
   return t;
 }
+// Bumped on every host read, so a relaxed atomic rather than the locked table.
+std::atomic<int64_t> g_host_syncs{0};
 }  // namespace
 
 void bump(const char* name, int64_t by) {
@@ -28,5 +31,9 @@ void reset() {
   std::lock_guard<std::mutex> lock(mu);
   table().clear();
 }
+
+void count_host_sync() { g_host_syncs.fetch_add(1, std::memory_order_relaxed); }
+
+int64_t host_syncs() { return g_host_syncs.load(std::memory_order_relaxed); }
 
 }  // namespace advcl::counters

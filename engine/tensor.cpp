@@ -8,6 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/kernels/convert.h"
 #include "engine/ops/convert_cuda.h"
+#include "engine/ops/elementwise.h"
 
 namespace advcl {
 
@@ -62,6 +63,7 @@ void* Tensor::raw_data() const {
 
 double Tensor::item() const {
   if (numel() != 1) fail("Tensor::item: tensor of shape ", shape_str(shape()), " has ", numel(), " elements, not 1");
+  if (device().is_cpu()) counters::count_host_sync();  // (to() counts a device's copy)
   Tensor h = device().is_cpu() ? *this : to(Device::cpu());
   return visit_dtype(dtype(), [&](auto v) {
     using T = decltype(v);
@@ -76,7 +78,13 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(Device dev) const {
-  if (dev == device()) return *this;
+  if (dev == device()) {
+    // On the CPU a no-op, but the same call with a GPU in either place is a
+    // copy the host waits for: count it so CPU tests see it.
+    if (dev.is_cpu()) counters::count_host_sync();
+    return *this;
+  }
+  // copy_bytes counts the host <-> device copy.
   Tensor t = empty(shape(), dtype(), dev);
   copy_bytes(t.raw_data(), dev, raw_data(), device(), nbytes());
   return t;
@@ -130,6 +138,16 @@ Tensor Tensor::narrow0(int64_t start, int64_t length) const {
 }
 
 Tensor& Tensor::fill_(double value) {
+  if (device().is_cuda() && (dtype() == DType::Float32 || dtype() == DType::Float64)) {
+    // On the device itself (zero, then add the value): Tensor::ones/full on
+    // a GPU, e.g. backward's seed gradient, must not wait for the host.
+    zero_();
+    if (value != 0) {
+      Tensor v = ops::add(detach(), value);
+      copy_bytes(raw_data(), device(), v.raw_data(), device(), nbytes());
+    }
+    return *this;
+  }
   Tensor h = device().is_cpu() ? *this : empty(shape(), dtype(), Device::cpu());
   visit_dtype(dtype(), [&](auto v) {
     using T = decltype(v);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/common.h"
+#include "engine/counters.h"
 #include "engine/device.h"
 #include "engine/dtype.h"
 #include "engine/storage.h"
@@ -64,14 +65,18 @@ class Tensor {
   // Typed pointer; checks that T matches the dtype.
   template <class T>
   T* data() const;
-  // Copies to a host vector (from any device), converting nothing.
+  // Copies to a host vector (from any device), converting nothing. A host
+  // round trip on any device (engine/counters.h).
   template <class T>
   std::vector<T> to_vector() const;
-  // The single element of a one-element tensor, as double.
+  // The single element of a one-element tensor, as double. A host round trip
+  // on any device: a training step returns its values as device tensors.
   double item() const;
 
   // --- copies and conversions ---------------------------------------------
   Tensor clone() const;
+  // A host round trip when the source or the target is the host (on the CPU
+  // too, where it copies nothing): on a GPU the host waits for the copy.
   Tensor to(Device device) const;
   Tensor to(DType dtype) const;
   // Shares the data, drops autograd history.
@@ -148,6 +153,7 @@ std::vector<T> Tensor::to_vector() const {
   if (DTypeOf<T>::value != dtype())
     fail("Tensor::to_vector: asked for ", dtype_name(DTypeOf<T>::value), " but the tensor holds ", dtype_name(dtype()));
   std::vector<T> out(static_cast<size_t>(numel()));
+  if (device().is_cpu()) counters::count_host_sync();  // (copy_bytes counts a device's copy)
   copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
   return out;
 }

@@ -64,10 +64,10 @@ TEST(DataParallel, AdvclStepMatchesOneRank) {
     method::AdvclStepResult got =
         method::advcl_step(many, sgd_many, part, {rows(starts[0], mine), rows(starts[1], mine)}, dp);
 
-    EXPECT_NEAR(got.contrastive, want.contrastive, 1e-9 * (1 + std::fabs(want.contrastive)));
-    double ce[2] = {got.ce * static_cast<double>(mine.second - mine.first), static_cast<double>(mine.second - mine.first)};
+    EXPECT_NEAR(got.contrastive.item(), want.contrastive.item(), 1e-9 * (1 + std::fabs(want.contrastive.item())));
+    double ce[2] = {got.ce.item() * static_cast<double>(mine.second - mine.first), static_cast<double>(mine.second - mine.first)};
     comm.all_reduce(ce, 2, dist::ReduceOp::Sum, "test ce");
-    EXPECT_NEAR(ce[0] / ce[1], want.ce, 1e-9 * (1 + std::fabs(want.ce)));
+    EXPECT_NEAR(ce[0] / ce[1], want.ce.item(), 1e-9 * (1 + std::fabs(want.ce.item())));
     test::expect_state_near({{"x_cl", got.x_cl, nn::TensorKind::Buffer}, {"x_ce", got.x_ce, nn::TensorKind::Buffer}},
                             {{"x_cl", rows(want.x_cl, mine), nn::TensorKind::Buffer},
                              {"x_ce", rows(want.x_ce, mine), nn::TensorKind::Buffer}},

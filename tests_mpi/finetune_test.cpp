@@ -55,12 +55,12 @@ void expect_mode_matches_one_rank(method::FinetuneMode mode, int64_t B) {
     Tensor x = ops::rand_uniform({B, 1, 8, 8}, RngKey{8, 300, s, 0}, 0, 1, DType::Float64);
     Tensor y = ops::rand_int({B}, RngKey{8, 301, s, 0}, 0, kClasses);
     RngKey key{8, static_cast<uint32_t>(RngPurpose::AttackStart), s, 0};
-    std::map<std::string, double> want = method::finetune_step(one, sgd_one, x, y, opt, key);
+    std::map<std::string, double> want = method::read_values(method::finetune_step(one, sgd_one, x, y, opt, key));
     RngKey my_key = key;
     my_key.sample = static_cast<uint32_t>(mine.first);  // this shard's position in the global batch
-    std::map<std::string, double> got =
+    std::map<std::string, double> got = method::read_values(
         method::finetune_step_parallel(many, sgd_many, ops::slice(x, mine.first, mine.second),
-                                       ops::slice(y, mine.first, mine.second), opt, my_key);
+                                       ops::slice(y, mine.first, mine.second), opt, my_key));
     ASSERT_EQ(got.size(), want.size());
     for (auto& [k, v] : want) EXPECT_NEAR(got.at(k), v, 1e-9 * (1 + std::fabs(v))) << k;
   }

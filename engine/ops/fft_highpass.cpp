@@ -3,6 +3,7 @@
 #include <cmath>
 #include <complex>
 
+#include "cuda/pinned_upload.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/kernels/fft_highpass.h"
@@ -76,7 +77,10 @@ Tensor apply_highpass(const Tensor& x, double radius) {
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     if (x.device().is_cuda()) {
-      Tensor keep = highpass_mask(H, W, radius).to(x.device());
+      // An upload the host does not wait for (a plain copy would stall every step).
+      Tensor mask = highpass_mask(H, W, radius);
+      Tensor keep = Tensor::empty(mask.shape(), DType::UInt8, x.device());
+      cuda::upload_async(keep.raw_data(), mask.raw_data(), mask.nbytes());
       ADVCL_CUDA_ONLY(cuda_ops::fft_highpass(xp, yp, planes, H, W, keep.data<uint8_t>()));
       return;
     }

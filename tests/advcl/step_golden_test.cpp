@@ -56,7 +56,7 @@ TEST(AdvclStepGolden, MatchesPyTorchReferenceStep) {
   EXPECT_TRUE(close("x_hfc", r.x_hfc, t("x_hfc"), exact));
   EXPECT_TRUE(close("x_cl", r.x_cl, t("x_cl"), exact));
   EXPECT_TRUE(close("x_ce", r.x_ce, t("x_ce"), exact));
-  EXPECT_NEAR(r.loss, t("loss").item(), 1e-9 * std::abs(t("loss").item()));
+  EXPECT_NEAR(r.loss.item(), t("loss").item(), 1e-9 * std::abs(t("loss").item()));
 
   // Every parameter after the SGD step, and the running statistics of the
   // `pgd` (6 updates) and `pgd_ce` sets; stored as float32 in the file.

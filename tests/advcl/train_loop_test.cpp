@@ -52,7 +52,7 @@ std::map<std::string, Tensor> train(const std::string& out, int epochs, int sign
     Tensor loss = ops::cross_entropy(model.forward(ops::flatten(b.images())), b.labels);
     backward(loss);
     sgd.step();
-    return std::map<std::string, double>{{"loss", loss.item()}};
+    return method::StepValues{{"loss", loss.detach()}};
   };
   *interrupted = false;
   try {
@@ -101,9 +101,9 @@ TEST(TrainLoop, NonFiniteLossStopsNamingTheTerm) {
   cli::RunDir dir(tmp / "nan");
   cli::LoopOptions opt;
   opt.stage = "test";
-  opt.log_every = 0;
+  opt.log_every = 1;  // every step's values are read
   auto step = [](const data::Batch&, int64_t) {
-    return std::map<std::string, double>{{"loss", 1.0}, {"ce", std::nan("")}};
+    return method::StepValues{{"loss", Tensor::scalar(1.0)}, {"ce", Tensor::scalar(std::nan(""))}};
   };
   try {
     cli::run_training(dir, model, sgd, loader, opt, [](int64_t, int64_t, int64_t) { return 0.1; }, step, {});
@@ -113,6 +113,37 @@ TEST(TrainLoop, NonFiniteLossStopsNamingTheTerm) {
     EXPECT_NE(m.find("ce became nan"), std::string::npos) << m;
     EXPECT_NE(m.find("step 1"), std::string::npos) << m;
   }
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+TEST(TrainLoop, NonFiniteValueOfAStepNotLoggedStopsBeforeTheNextCheckpoint) {
+  // Only logged steps' values are read; a NaN of another step poisons the
+  // epoch's sums on the device, which are checked before every checkpoint.
+  data::testing::TempDir tmp;
+  nn::Linear model(4, 2);
+  nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 0});
+  data::LoaderOptions lo;
+  lo.batch_size = 8;
+  lo.workers = 0;
+  data::BatchLoader loader(tiny_dataset(), std::make_shared<data::ToFloat>(), lo);
+  cli::RunDir dir(tmp / "nan");
+  cli::LoopOptions opt;
+  opt.stage = "test";
+  opt.log_every = 0;   // no step logs (the epoch's last one still prints)
+  opt.save_steps = 2;  // a checkpoint after step 2
+  auto step = [](const data::Batch&, int64_t global_step) {
+    return method::StepValues{{"loss", Tensor::scalar(global_step == 0 ? std::nan("") : 1.0)}};
+  };
+  try {
+    cli::run_training(dir, model, sgd, loader, opt, [](int64_t, int64_t, int64_t) { return 0.1; }, step, {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("loss became nan at epoch 1 between step 1 and step 2"), std::string::npos) << m;
+    EXPECT_NE(m.find("the last good checkpoint is"), std::string::npos) << m;
+  }
+  EXPECT_FALSE(dir.has_checkpoint());  // the poisoned model was never saved
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGINT, SIG_DFL);
 }
