@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "engine/ops/shape.h"
 
 namespace advcl::nn {
 
@@ -53,43 +52,37 @@ Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets) {
   if (V < 1) fail("BatchNorm: no statistic set given");
   if (N % V != 0) fail("BatchNorm: ", N, " rows do not split into ", V, " equal views");
   for (int s : sets.per_view) set(s);  // validates every index before any update
-  int64_t B = N / V;
-  bool one_set = std::all_of(sets.per_view.begin(), sets.per_view.end(), [&](int s) { return s == sets.per_view[0]; });
-  // In eval mode every view of one set is normalised alike: no need to split.
-  if (V == 1 || (!is_training() && one_set)) return forward_view(x, sets.per_view[0]);
-  std::vector<Tensor> outs;
-  for (int64_t v = 0; v < V; ++v)
-    outs.push_back(forward_view(ops::slice(x, v * B, (v + 1) * B), sets.per_view[static_cast<size_t>(v)]));
-  return ops::cat(outs);
-}
-
-Tensor BatchNorm::forward_view(const Tensor& x, int set_index) {
-  BnStatSet& s = set(set_index);
-  if (!is_training()) {
-    return ops::batch_norm(x, s.weight, s.bias, s.running_mean, s.running_var,
-                           ops::BatchNormOptions{false, options_.momentum, options_.eps});
-  }
-  // One running-statistics update per view, as one torch BN call makes.
-  s.num_batches_tracked.data<int64_t>()[0] += 1;
-  int64_t B = x.size(0), G = options_.group_size;
-  if (G == 0 || G >= B) return normalize(x, s, true);
-  if (B % G == 1)
+  int64_t B = N / V, G = options_.group_size;
+  bool training = is_training();
+  bool ghost = training && G > 0 && G < B;
+  if (ghost && B % G == 1)
     fail("BatchNorm: group_size ", G, " leaves a last group of one image in a view of ", B,
          " (its variance is undefined)");
-  std::vector<Tensor> outs;
-  for (int64_t start = 0; start < B; start += G)
-    outs.push_back(normalize(ops::slice(x, start, std::min(B, start + G)), s, start == 0));
-  return ops::cat(outs);
-}
-
-Tensor BatchNorm::normalize(const Tensor& x, BnStatSet& s, bool update_running) {
-  ops::ChannelStats stats = ops::batch_norm_stats(x);
-  const BatchNormSync* sync = options_.sync.get();
-  if (sync && sync->all_reduce_stats) sync->all_reduce_stats(stats);
-  ops::BatchNormOptions opt{true, options_.momentum, options_.eps};
-  return ops::batch_norm_with_stats(x, s.weight, s.bias, update_running ? s.running_mean : Tensor(),
-                                    update_running ? s.running_var : Tensor(), stats, opt,
-                                    sync ? sync->all_reduce_backward_sums : nullptr);
+  // The call's distinct sets, and each view's index among them.
+  ops::BatchNormViews v;
+  std::vector<int> used;
+  bool one_set = std::all_of(sets.per_view.begin(), sets.per_view.end(), [&](int s) { return s == sets.per_view[0]; });
+  // In eval mode every view of one set is normalised alike: one view.
+  std::vector<int> per_view = !training && one_set ? std::vector<int>{sets.per_view[0]} : sets.per_view;
+  for (int s : per_view) {
+    auto it = std::find(used.begin(), used.end(), s);
+    if (it == used.end()) {
+      used.push_back(s);
+      BnStatSet& st = set(s);
+      v.sets.push_back({st.weight, st.bias, st.running_mean, st.running_var});
+      it = used.end() - 1;
+    }
+    v.view_set.push_back(static_cast<int>(it - used.begin()));
+  }
+  v.group_rows = ghost ? G : 0;
+  const BatchNormSync* sync = training ? options_.sync.get() : nullptr;
+  Tensor y = ops::batch_norm_views(x, v, ops::BatchNormOptions{training, options_.momentum, options_.eps},
+                                   sync ? sync->all_reduce_stats : ops::ReduceStats(),
+                                   sync ? sync->all_reduce_backward_sums : nullptr);
+  // One running-statistics update per view, as one torch BN call makes.
+  if (training)
+    for (int s : per_view) set(s).num_batches_tracked.data<int64_t>()[0] += 1;
+  return y;
 }
 
 }  // namespace advcl::nn

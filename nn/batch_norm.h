@@ -19,11 +19,15 @@
 // DataParallel's replica 0 shares the module's buffers and the other replicas'
 // updates are discarded.
 //
-// Synchronised statistics: every training-mode normalisation goes through
-// ops::batch_norm_stats + ops::batch_norm_with_stats; a BatchNormSync hook
-// all-reduces (sum, sum_sq, count) before normalising and the backward's two
-// per-channel sums. A distributed layer supplies the hook; nothing here talks
-// to other ranks.
+// A call is ONE ops::batch_norm_views op over the whole batch: per-(view,
+// group) statistics in one pass, no per-view slices or concatenation, one
+// backward node.
+//
+// Synchronised statistics: a BatchNormSync hook all-reduces the call's
+// per-(view, channel) (sum, sum_sq, count) before normalising, and the
+// backward's two per-(view, channel) sums: one collective per layer call,
+// whatever the number of views. A distributed layer supplies the hook;
+// nothing here talks to other ranks.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -55,9 +59,10 @@ struct BnSets {
   int64_t views() const { return static_cast<int64_t>(per_view.size()); }
 };
 
-// Hook for synchronised BN (see the top of the file).
+// Hook for synchronised BN (see the top of the file). The statistics hold
+// [views * C] values (view-major).
 struct BatchNormSync {
-  std::function<void(ops::ChannelStats&)> all_reduce_stats;
+  ops::ReduceStats all_reduce_stats;
   ops::ReduceSums all_reduce_backward_sums = nullptr;
 };
 
@@ -88,9 +93,6 @@ class BatchNorm : public Module {
   const BatchNormOptions& options() const { return options_; }
 
  private:
-  Tensor forward_view(const Tensor& x, int set);
-  Tensor normalize(const Tensor& x, BnStatSet& s, bool update_running);
-
   int64_t channels_;
   BatchNormOptions options_;
   std::vector<std::unique_ptr<BnStatSet>> sets_;

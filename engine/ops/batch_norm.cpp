@@ -1,66 +1,158 @@
 #include "engine/ops/batch_norm.h"
 
-#include <cmath>
+#include <string>
 
 #include "engine/autograd.h"
+#include "engine/counters.h"
 #include "engine/dispatch.h"
-#include "engine/ops/elementwise.h"
 #include "engine/ops/batch_norm_cuda.h"
 #include "engine/parallel.h"
 
 namespace advcl::ops {
 
-using kernels::BNShape;
+using kernels::BNLayout;
 
 namespace {
 
-BNShape bn_shape(const Tensor& x) {
+void check_input(const Tensor& x) {
   if (x.dim() != 2 && x.dim() != 4)
     fail("batch_norm: expected a [N, C] or [N, C, H, W] input, got shape ", shape_str(x.shape()));
-  return {x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
 }
 
-void check_param(const Tensor& x, const Tensor& p, const char* what) {
+// The layout of x in `views` equal views, statistics groups of `group_rows`
+// rows (0: the whole view).
+BNLayout make_layout(const Tensor& x, int64_t views, int64_t group_rows) {
+  check_input(x);
+  int64_t N = x.size(0);
+  if (views < 1 || views > kernels::kBnMaxViews)
+    fail("batch_norm: ", views, " views; between 1 and ", kernels::kBnMaxViews, " are supported");
+  if (N == 0 || N % views != 0)
+    fail("batch_norm: ", N, " rows of input ", shape_str(x.shape()), " do not split into ", views, " equal views");
+  int64_t B = N / views;
+  if (group_rows < 0) fail("batch_norm: group_rows must be >= 0, got ", group_rows);
+  int64_t G = group_rows == 0 || group_rows > B ? B : group_rows;
+  return {N, x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1, B, G};
+}
+
+void check_param(const Tensor& x, const Tensor& p, const char* what, size_t set) {
   if (!p.defined()) return;
   if (p.shape() != Shape{x.size(1)})
-    fail("batch_norm: ", what, " has shape ", shape_str(p.shape()), ", expected [", x.size(1), "] for input ",
-         shape_str(x.shape()));
+    fail("batch_norm: ", what, " of parameter set ", set, " has shape ", shape_str(p.shape()), ", expected [",
+         x.size(1), "] for input ", shape_str(x.shape()));
   check_same_device("batch_norm", p, x, what);
+  if (!is_floating(p.dtype())) fail("batch_norm: ", what, " of parameter set ", set, " is not a floating tensor");
 }
 
-// Per-channel values as float64 [C] on `dev` (a defined [C] tensor of any
-// float dtype), or `fill`. They stay on the input's device: a GPU batch norm
-// never waits for the host.
-Tensor channel_doubles(const Tensor& t, int64_t C, double fill, Device dev) {
-  if (!t.defined()) return ops::mul(Tensor::ones({C}, DType::Float64, dev), fill);
-  return t.to(DType::Float64);
+// The one element type of the call's parameters and running statistics
+// (they are read and updated in place in it). Float64 when none is given.
+DType param_dtype(const std::vector<BatchNormParams>& sets) {
+  const Tensor* first = nullptr;
+  for (size_t k = 0; k < sets.size(); ++k)
+    for (const Tensor* t : {&sets[k].weight, &sets[k].bias, &sets[k].running_mean, &sets[k].running_var}) {
+      if (!t->defined()) continue;
+      if (!first) first = t;
+      if (t->dtype() != first->dtype())
+        fail("batch_norm: the parameters and running statistics must share one dtype; found ",
+             dtype_name(first->dtype()), " and ", dtype_name(t->dtype()), " (parameter set ", k, ")");
+    }
+  return first ? first->dtype() : DType::Float64;
 }
 
-// Everything backward needs, kept by the node: float64 [C] on x's device.
+template <class P>
+P* ptr(const Tensor& t) {
+  return t.defined() ? t.data<P>() : nullptr;
+}
+
+template <class P>
+kernels::BnViewParams<P> view_params(const BatchNormViews& v) {
+  kernels::BnViewParams<P> p{};
+  for (size_t i = 0; i < v.view_set.size(); ++i) {
+    const BatchNormParams& s = v.sets[static_cast<size_t>(v.view_set[i])];
+    p.weight[i] = ptr<P>(s.weight);
+    p.bias[i] = ptr<P>(s.bias);
+    p.running_mean[i] = ptr<P>(s.running_mean);
+    p.running_var[i] = ptr<P>(s.running_var);
+  }
+  return p;
+}
+
+Tensor doubles(int64_t n, Device dev) { return Tensor::empty({n}, DType::Float64, dev); }
+
+// Given statistics as float64 on `dev`, without a copy when they already are
+// (a copy between devices would be a host round trip).
+Tensor on_device_doubles(const Tensor& t, Device dev) {
+  Tensor d = t.dtype() == DType::Float64 ? t : t.to(DType::Float64);
+  return d.device() == dev ? d : d.to(dev);
+}
+
+// Per-(unit, channel) shifted chunk sums combined into plain sums.
+ChannelStats unit_stats(const Tensor& x, const BNLayout& L) {
+  int64_t UC = L.units() * L.C, K = L.chunks();
+  Device dev = x.device();
+  ChannelStats st{doubles(UC, dev), doubles(UC, dev), L.G * L.S};
+  Tensor part_s = doubles(UC * K, dev), part_q = doubles(UC * K, dev);
+  visit_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    double *ps = part_s.data<double>(), *pq = part_q.data<double>();
+    double *sp = st.sum.data<double>(), *qp = st.sum_sq.data<double>();
+    if (on_cuda("batch_norm", dev)) {
+      ADVCL_CUDA_ONLY(cuda_ops::bn_stats(xp, L, ps, pq, sp, qp));
+    } else {
+      parallel_for(UC * K, [&](int64_t i) {
+        int64_t uc = i / K, u = uc / L.C, c = uc % L.C;
+        kernels::bn_chunk_sums(xp, L, u, c, i % K, kernels::bn_shift(xp, L, u, c), ps[i], pq[i]);
+      }, 2);
+      for (int64_t uc = 0; uc < UC; ++uc) {
+        int64_t u = uc / L.C, c = uc % L.C;
+        kernels::bn_combine_stats(ps + uc * K, pq + uc * K, K, static_cast<double>(kernels::bn_shift(xp, L, u, c)),
+                                  static_cast<double>(L.rows(u) * L.S), sp[uc], qp[uc]);
+      }
+    }
+  });
+  return st;
+}
+
+// Everything backward needs, kept by the node. mean, invstd, w: float64
+// [units * C] on x's device.
 struct Saved {
   Tensor x;
+  BNLayout L;
   Tensor mean, invstd, w;
   bool training;
-  double count;
+  double full_count;
   ReduceSums reduce;
+  kernels::BnViewSets view_sets;
+  std::vector<bool> has_w, has_b, used;  // per set
+  DType param_dtype;
 };
 
-std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs, bool has_w, bool has_b) {
-  BNShape sh = bn_shape(s.x);
-  int64_t C = sh.C;
+std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs) {
+  const BNLayout& L = s.L;
+  int64_t UC = L.units() * L.C, K = L.chunks(), C = L.C;
   Device dev = g.device();
-  bool cuda = dev.is_cuda();
-  Tensor sum_g = Tensor::empty({C}, DType::Float64, dev), sum_gx = Tensor::empty({C}, DType::Float64, dev);
-  Tensor gx;
-  visit_float(g.dtype(), "batch_norm", [&](auto tag) {
+  bool cuda = on_cuda("batch_norm backward", dev);
+  Tensor sum_g = doubles(UC, dev), sum_gx = doubles(UC, dev);
+  visit_float(g.dtype(), "batch_norm backward", [&](auto tag) {
     using T = decltype(tag);
     const T *gp = g.data<T>(), *xp = s.x.data<T>();
     const double* mean = s.mean.data<double>();
     double *sg = sum_g.data<double>(), *sgx = sum_gx.data<double>();
-    if (cuda)
-      ADVCL_CUDA_ONLY(cuda_ops::bn_backward_sums(gp, xp, sh, mean, sg, sgx));
-    else
-      parallel_for(C, [&](int64_t c) { kernels::bn_backward_sums(gp, xp, sh, c, mean[c], sg[c], sgx[c]); }, 2);
+    if (cuda) {
+      Tensor part_g = doubles(UC * K, dev), part_gx = doubles(UC * K, dev);
+      ADVCL_CUDA_ONLY(
+          cuda_ops::bn_backward_sums(gp, xp, L, mean, part_g.data<double>(), part_gx.data<double>(), sg, sgx));
+    } else {
+      std::vector<double> pg(static_cast<size_t>(UC * K)), pgx(pg.size());
+      parallel_for(UC * K, [&](int64_t i) {
+        int64_t uc = i / K;
+        kernels::bn_chunk_backward_sums(gp, xp, L, uc / C, uc % C, i % K, static_cast<T>(mean[uc]), pg[i], pgx[i]);
+      }, 2);
+      for (int64_t uc = 0; uc < UC; ++uc) {
+        sg[uc] = kernels::bn_combine(pg.data() + uc * K, K);
+        sgx[uc] = kernels::bn_combine(pgx.data() + uc * K, K);
+      }
+    }
   });
   // Synchronised BN: the weight and bias gradients are this process's own
   // contribution (the data-parallel gradient average combines the ranks',
@@ -71,151 +163,177 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
     sum_gx = sum_gx.clone();
     s.reduce(sum_g, sum_gx);
   }
+  size_t n_sets = s.has_w.size();
+  std::vector<Tensor> r(1 + 2 * n_sets);
   if (needs[0]) {
-    gx = Tensor::empty(s.x.shape(), s.x.dtype(), s.x.device());
-    visit_float(g.dtype(), "batch_norm", [&](auto tag) {
+    Tensor gx = Tensor::empty(s.x.shape(), s.x.dtype(), s.x.device());
+    visit_float(g.dtype(), "batch_norm backward", [&](auto tag) {
       using T = decltype(tag);
       const T *gp = g.data<T>(), *xp = s.x.data<T>();
       const double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>(), *w = s.w.data<double>();
       const double *sg = sum_g.data<double>(), *sgx = sum_gx.data<double>();
       T* out = gx.data<T>();
       if (cuda) {
-        ADVCL_CUDA_ONLY(cuda_ops::bn_backward_elem(gp, xp, sh, mean, invstd, w, sg, sgx, s.training, s.count, out));
+        ADVCL_CUDA_ONLY(
+            cuda_ops::bn_backward_elem(gp, xp, L, mean, invstd, w, sg, sgx, s.training, s.full_count, out));
       } else {
-        // One (image, channel) plane per task: the channel is fixed inside it.
-        parallel_for(sh.N * C, [&](int64_t plane) {
-          int64_t c = plane % C;
-          const T *g_p = gp + plane * sh.S, *x_p = xp + plane * sh.S;
-          T* o = out + plane * sh.S;
-          for (int64_t k = 0; k < sh.S; ++k)
-            o[k] = s.training ? kernels::bn_backward_elem(g_p[k], x_p[k], mean[c], invstd[c], w[c], sg[c], sgx[c],
-                                                          s.count)
-                              : static_cast<T>(static_cast<double>(g_p[k]) * w[c] * invstd[c]);
+        // One (image, channel) plane per task: the unit and channel are fixed inside it.
+        parallel_for(L.N * C, [&](int64_t plane) {
+          int64_t u = L.unit_of_row(plane / C), at = u * C + plane % C;
+          double count = L.count(u, s.full_count);
+          const T *g_p = gp + plane * L.S, *x_p = xp + plane * L.S;
+          T* o = out + plane * L.S;
+          for (int64_t k = 0; k < L.S; ++k)
+            o[k] = s.training ? kernels::bn_backward_elem(g_p[k], x_p[k], mean[at], invstd[at], w[at], sg[at],
+                                                          sgx[at], count)
+                              : static_cast<T>(static_cast<double>(g_p[k]) * w[at] * invstd[at]);
         }, 16);
       }
     });
+    r[0] = gx;
   }
-  std::vector<Tensor> r(3);
-  r[0] = gx;
-  if (has_w && needs[1]) r[1] = ops::mul(local_gx, s.invstd).to(g.dtype());
-  if (has_b && needs[2]) r[2] = local_g.to(g.dtype());
+  bool any_param = false;
+  for (size_t k = 0; k < n_sets; ++k)
+    any_param = any_param || (s.used[k] && ((s.has_w[k] && needs[1 + 2 * k]) || (s.has_b[k] && needs[2 + 2 * k])));
+  if (any_param) {
+    // [sets, C] float64: each set's gradients summed over its views' units.
+    auto K = static_cast<int64_t>(n_sets);
+    Tensor gw = doubles(K * C, dev), gb = doubles(K * C, dev);
+    const double *lg = local_g.data<double>(), *lgx = local_gx.data<double>(), *invstd = s.invstd.data<double>();
+    double *gwp = gw.data<double>(), *gbp = gb.data<double>();
+    if (cuda) {
+      ADVCL_CUDA_ONLY(cuda_ops::bn_param_grads(L, s.view_sets, K, lg, lgx, invstd, gwp, gbp));
+    } else {
+      for (int64_t i = 0; i < K * C; ++i)
+        kernels::bn_param_grads(L, i % C, s.view_sets, static_cast<int>(i / C), lg, lgx, invstd, gwp[i], gbp[i]);
+    }
+    for (size_t k = 0; k < n_sets; ++k) {
+      auto row = static_cast<int64_t>(k);
+      if (!s.used[k]) continue;  // a set no view uses gets no gradient
+      if (s.has_w[k] && needs[1 + 2 * k]) r[1 + 2 * k] = gw.narrow0(row * C, C).to(s.param_dtype);
+      if (s.has_b[k] && needs[2 + 2 * k]) r[2 + 2 * k] = gb.narrow0(row * C, C).to(s.param_dtype);
+    }
+  }
   return r;
 }
 
-Tensor normalize_and_record(const Tensor& x, const Tensor& w, const Tensor& b, Saved saved) {
-  BNShape sh = bn_shape(x);
-  Tensor bias = channel_doubles(b, sh.C, 0.0, x.device());
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+// Normalises x with per-(unit, channel) statistics: `stats` (training; null:
+// computed here) or the running statistics (eval), and records the node.
+Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const BNLayout& L,
+           const ChannelStats* given, const ReduceStats& reduce_stats, ReduceSums reduce_backward_sums) {
+  if (static_cast<int64_t>(v.view_set.size()) != L.views())
+    fail("batch_norm: ", v.view_set.size(), " view sets for ", L.views(), " views");
+  for (size_t k = 0; k < v.sets.size(); ++k) {
+    check_param(x, v.sets[k].weight, "weight", k);
+    check_param(x, v.sets[k].bias, "bias", k);
+    check_param(x, v.sets[k].running_mean, "running_mean", k);
+    check_param(x, v.sets[k].running_var, "running_var", k);
+  }
+  for (int s : v.view_set)
+    if (s < 0 || static_cast<size_t>(s) >= v.sets.size())
+      fail("batch_norm: a view names parameter set ", s, "; the call has ", v.sets.size());
+  counters::bump("batch_norm.forward");
+  int64_t UC = L.units() * L.C;
+  Device dev = x.device();
+  ChannelStats st;
+  if (opt.training) {
+    for (int64_t u = 0; u < L.units(); ++u)
+      if (L.rows(u) * L.S <= 1)
+        fail("batch_norm: training needs more than one value per channel, got input shape ", shape_str(x.shape()),
+             L.units() > 1 ? " (per view or group)" : "");
+    st = given ? *given : unit_stats(x, L);
+    if (reduce_stats) reduce_stats(st);
+    if (st.sum.numel() != UC || st.sum_sq.numel() != UC)
+      fail("batch_norm: statistics of ", st.sum.numel(), " values for ", L.units(), " units of ", L.C, " channels");
+    st.sum = on_device_doubles(st.sum, dev);
+    st.sum_sq = on_device_doubles(st.sum_sq, dev);
+  } else {
+    for (int s : v.view_set)
+      if (!v.sets[static_cast<size_t>(s)].running_mean.defined() || !v.sets[static_cast<size_t>(s)].running_var.defined())
+        fail("batch_norm: eval mode needs running_mean and running_var");
+  }
+  DType pt = param_dtype(v.sets);
+  Saved s{Tensor(), L, doubles(UC, dev), doubles(UC, dev), doubles(UC, dev), opt.training,
+          static_cast<double>(st.count), reduce_backward_sums, {}, {}, {}, {}, pt};
+  for (size_t i = 0; i < v.view_set.size(); ++i) s.view_sets.set[i] = v.view_set[i];
+  Tensor bias = doubles(UC, dev);
+  // Mean, invstd, w and b per (unit, channel); training also updates the running statistics in place.
+  visit_float(pt, "batch_norm parameters", [&](auto tag) {
+    using P = decltype(tag);
+    kernels::BnViewParams<P> p = view_params<P>(v);
+    const double* sp = opt.training ? st.sum.data<double>() : nullptr;
+    const double* qp = opt.training ? st.sum_sq.data<double>() : nullptr;
+    double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>();
+    double *w = s.w.data<double>(), *b = bias.data<double>();
+    if (on_cuda("batch_norm parameters", dev)) {
+      ADVCL_CUDA_ONLY(cuda_ops::bn_finish(L, p, opt.training, s.full_count, opt.eps, opt.momentum, sp, qp, mean,
+                                          invstd, w, b));
+    } else {
+      for (int64_t c = 0; c < L.C; ++c)
+        kernels::bn_finish_channel(L, c, p, opt.training, s.full_count, opt.eps, opt.momentum, sp, qp, mean, invstd,
+                                   w, b);
+    }
+  });
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
   visit_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    const double *mean = saved.mean.data<double>(), *invstd = saved.invstd.data<double>();
-    const double *wp = saved.w.data<double>(), *bp = bias.data<double>();
-    if (x.device().is_cuda()) {
-      ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, sh, mean, invstd, wp, bp, yp));
+    const double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>();
+    const double *wp = s.w.data<double>(), *bp = bias.data<double>();
+    if (on_cuda("batch_norm", dev)) {
+      ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, L, mean, invstd, wp, bp, yp));
     } else {
-      parallel_for(sh.N * sh.C, [&](int64_t plane) {
-        int64_t c = plane % sh.C;
-        const T* x_p = xp + plane * sh.S;
-        T* y_p = yp + plane * sh.S;
-        for (int64_t k = 0; k < sh.S; ++k) y_p[k] = kernels::bn_normalize(x_p[k], mean[c], invstd[c], wp[c], bp[c]);
+      parallel_for(L.N * L.C, [&](int64_t plane) {
+        int64_t at = L.unit_of_row(plane / L.C) * L.C + plane % L.C;
+        const T* x_p = xp + plane * L.S;
+        T* y_p = yp + plane * L.S;
+        for (int64_t k = 0; k < L.S; ++k) y_p[k] = kernels::bn_normalize(x_p[k], mean[at], invstd[at], wp[at], bp[at]);
       }, 16);
     }
   });
-  if (needs_graph({x, w, b})) {
-    saved.x = x.detach();
-    bool has_w = w.defined(), has_b = b.defined();
-    record(y, "batch_norm", {x, w, b}, [saved, has_w, has_b](const Tensor& g, const Needs& needs) {
-      return backward(saved, g, needs, has_w, has_b);
-    });
+  std::vector<Tensor> inputs{x};
+  for (const BatchNormParams& p : v.sets) {
+    inputs.push_back(p.weight);
+    inputs.push_back(p.bias);
+    s.has_w.push_back(p.weight.defined());
+    s.has_b.push_back(p.bias.defined());
+    s.used.push_back(false);
+  }
+  for (int k : v.view_set) s.used[static_cast<size_t>(k)] = true;
+  if (needs_graph(inputs)) {
+    s.x = x.detach();
+    record(y, "batch_norm", std::move(inputs),
+           [saved = std::move(s)](const Tensor& g, const Needs& needs) { return backward(saved, g, needs); });
   }
   return y;
 }
 
-// The running statistics' element type (they are updated in place in it).
-DType running_dtype(const Tensor& running_mean, const Tensor& running_var) {
-  if (running_mean.defined() && running_var.defined() && running_mean.dtype() != running_var.dtype())
-    fail("batch_norm: running_mean is ", dtype_name(running_mean.dtype()), " but running_var is ",
-         dtype_name(running_var.dtype()));
-  return running_mean.defined() ? running_mean.dtype() : running_var.defined() ? running_var.dtype() : DType::Float64;
-}
-
-template <class R>
-R* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<R>() : nullptr;
+BatchNormViews one_view(const Tensor& w, const Tensor& b, const Tensor& running_mean, const Tensor& running_var) {
+  return BatchNormViews{{BatchNormParams{w, b, running_mean, running_var}}, {0}, 0};
 }
 
 }  // namespace
 
-ChannelStats batch_norm_stats(const Tensor& x) {
-  BNShape sh = bn_shape(x);
-  ChannelStats st{Tensor::empty({sh.C}, DType::Float64, x.device()), Tensor::empty({sh.C}, DType::Float64, x.device()),
-                  sh.N * sh.S};
-  visit_float(x.dtype(), "batch_norm", [&](auto tag) {
-    using T = decltype(tag);
-    const T* xp = x.data<T>();
-    double *sp = st.sum.data<double>(), *qp = st.sum_sq.data<double>();
-    if (x.device().is_cuda())
-      ADVCL_CUDA_ONLY(cuda_ops::bn_channel_sums(xp, sh, sp, qp));
-    else
-      parallel_for(sh.C, [&](int64_t c) { kernels::bn_channel_sums(xp, sh, c, sp[c], qp[c]); }, 2);
-  });
-  return st;
-}
+ChannelStats batch_norm_stats(const Tensor& x) { return unit_stats(x, make_layout(x, 1, 0)); }
 
 Tensor batch_norm_with_stats(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                              const Tensor& running_var, const ChannelStats& stats, BatchNormOptions opt,
                              ReduceSums reduce_backward_sums) {
-  BNShape sh = bn_shape(x);
-  if (stats.count <= 1)
-    fail("batch_norm: training needs more than one value per channel, got input shape ", shape_str(x.shape()));
-  Device dev = x.device();
-  Tensor sum = stats.sum.to(DType::Float64).to(dev), sum_sq = stats.sum_sq.to(DType::Float64).to(dev);
-  Saved s{Tensor(), Tensor::empty({sh.C}, DType::Float64, dev), Tensor::empty({sh.C}, DType::Float64, dev),
-          channel_doubles(w, sh.C, 1.0, dev), true, static_cast<double>(stats.count), reduce_backward_sums};
-  // Mean, invstd and the running statistics' momentum update (with the
-  // UNBIASED variance), in place, per channel.
-  visit_float(running_dtype(running_mean, running_var), "batch_norm running statistics", [&](auto tag) {
-    using R = decltype(tag);
-    const double *sp = sum.data<double>(), *qp = sum_sq.data<double>();
-    R *rm = data_or_null<R>(running_mean), *rv = data_or_null<R>(running_var);
-    double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>();
-    if (dev.is_cuda()) {
-      ADVCL_CUDA_ONLY(
-          cuda_ops::bn_train_channels(sp, qp, sh.C, s.count, opt.eps, opt.momentum, rm, rv, mean, invstd));
-    } else {
-      for (int64_t c = 0; c < sh.C; ++c)
-        kernels::bn_train_channel(sp[c], qp[c], s.count, opt.eps, opt.momentum, rm ? rm + c : nullptr,
-                                  rv ? rv + c : nullptr, mean[c], invstd[c]);
-    }
-  });
-  return normalize_and_record(x, w, b, std::move(s));
+  opt.training = true;
+  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0), &stats, {},
+             reduce_backward_sums);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt) {
-  BNShape sh = bn_shape(x);
-  check_param(x, w, "weight");
-  check_param(x, b, "bias");
-  check_param(x, running_mean, "running_mean");
-  check_param(x, running_var, "running_var");
-  if (opt.training) return batch_norm_with_stats(x, w, b, running_mean, running_var, batch_norm_stats(x), opt);
-  if (!running_mean.defined() || !running_var.defined())
-    fail("batch_norm: eval mode needs running_mean and running_var");
-  Device dev = x.device();
-  Saved s{Tensor(), Tensor::empty({sh.C}, DType::Float64, dev), Tensor::empty({sh.C}, DType::Float64, dev),
-          channel_doubles(w, sh.C, 1.0, dev), false, static_cast<double>(sh.N * sh.S), nullptr};
-  visit_float(running_dtype(running_mean, running_var), "batch_norm running statistics", [&](auto tag) {
-    using R = decltype(tag);
-    const R *rm = running_mean.data<R>(), *rv = running_var.data<R>();
-    double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>();
-    if (dev.is_cuda())
-      ADVCL_CUDA_ONLY(cuda_ops::bn_eval_channels(rm, rv, sh.C, opt.eps, mean, invstd));
-    else
-      for (int64_t c = 0; c < sh.C; ++c) kernels::bn_eval_channel(rm[c], rv[c], opt.eps, mean[c], invstd[c]);
-  });
-  return normalize_and_record(x, w, b, std::move(s));
+  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0), nullptr, {}, nullptr);
+}
+
+Tensor batch_norm_views(const Tensor& x, const BatchNormViews& views, BatchNormOptions opt,
+                        const ReduceStats& reduce_stats, ReduceSums reduce_backward_sums) {
+  BNLayout L = make_layout(x, static_cast<int64_t>(views.view_set.size()), views.group_rows);
+  return run(x, views, opt, L, nullptr, reduce_stats, reduce_backward_sums);
 }
 
 }  // namespace advcl::ops

@@ -1,159 +1,202 @@
-// CUDA side of batch norm (engine/ops/batch_norm_cuda.h). The per-channel
-// sums run one block per channel with a fixed-order tree reduction in double
-// (deterministic); the per-element passes are grid launches of the same
+// CUDA side of batch norm (engine/ops/batch_norm_cuda.h). The statistics and
+// the backward's sums take two fixed-order levels: many blocks per channel,
+// one per (unit, channel, chunk), each accumulating in the input's precision
+// and reducing over its threads in a fixed tree; then one thread per (unit,
+// channel) combines the chunks in double, in chunk order (deterministic).
+// Every per-element and per-channel step is a launch of the same
 // kernels/batch_norm.h functions as the CPU loop.
 #include "cuda/block_reduce.cuh"
 #include "engine/ops/batch_norm_cuda.h"
 
 namespace advcl::cuda_ops {
 
-using kernels::BNShape;
+using kernels::BNLayout;
 
 namespace {
 
 template <class T>
-__global__ void channel_sums_kernel(const T* x, BNShape s, double* sum, double* sum_sq) {
-  const int64_t per = s.N * s.S;
-  for (int64_t c = blockIdx.x; c < s.C; c += gridDim.x) {
-    double a = 0, q = 0;
-    for (int64_t i = threadIdx.x; i < per; i += blockDim.x) {
-      double v = static_cast<double>(x[((i / s.S) * s.C + c) * s.S + i % s.S]);
-      a += v;
-      q += v * v;
-    }
-    a = cuda::block_sum(a);
-    q = cuda::block_sum(q);
+__global__ void chunk_sums_kernel(const T* x, BNLayout L, double* part_s, double* part_q) {
+  const int64_t K = L.chunks(), total = L.units() * L.C * K;
+  for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
+    const int64_t uc = i / K, u = uc / L.C, c = uc % L.C;
+    int64_t r0, r1;
+    L.chunk_range(u, i % K, r0, r1);
+    const T shift = kernels::bn_shift(x, L, u, c);
+    T s = 0, q = 0;
+    const int64_t n = (r1 - r0) * L.S;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
+      kernels::bn_accumulate(x[((r0 + j / L.S) * L.C + c) * L.S + j % L.S], shift, s, q);
+    const double ds = cuda::block_sum(static_cast<double>(s)), dq = cuda::block_sum(static_cast<double>(q));
     if (threadIdx.x == 0) {
-      sum[c] = a;
-      sum_sq[c] = q;
+      part_s[i] = ds;
+      part_q[i] = dq;
     }
   }
 }
 
 template <class T>
-__global__ void backward_sums_kernel(const T* g, const T* x, BNShape s, const double* mean, double* sum_g,
-                                     double* sum_gx) {
-  const int64_t per = s.N * s.S;
-  for (int64_t c = blockIdx.x; c < s.C; c += gridDim.x) {
-    double a = 0, b = 0;
-    for (int64_t i = threadIdx.x; i < per; i += blockDim.x) {
-      int64_t at = ((i / s.S) * s.C + c) * s.S + i % s.S;
-      double gv = static_cast<double>(g[at]);
-      a += gv;
-      b += gv * (static_cast<double>(x[at]) - mean[c]);
+__global__ void chunk_backward_sums_kernel(const T* g, const T* x, BNLayout L, const double* mean, double* part_g,
+                                           double* part_gx) {
+  const int64_t K = L.chunks(), total = L.units() * L.C * K;
+  for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
+    const int64_t uc = i / K, c = uc % L.C;
+    int64_t r0, r1;
+    L.chunk_range(uc / L.C, i % K, r0, r1);
+    const T m = static_cast<T>(mean[uc]);
+    T a = 0, b = 0;
+    const int64_t n = (r1 - r0) * L.S;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      const int64_t at = ((r0 + j / L.S) * L.C + c) * L.S + j % L.S;
+      kernels::bn_accumulate_backward(g[at], x[at], m, a, b);
     }
-    a = cuda::block_sum(a);
-    b = cuda::block_sum(b);
+    const double da = cuda::block_sum(static_cast<double>(a)), db = cuda::block_sum(static_cast<double>(b));
     if (threadIdx.x == 0) {
-      sum_g[c] = a;
-      sum_gx[c] = b;
+      part_g[i] = da;
+      part_gx[i] = db;
     }
   }
+}
+
+template <class T>
+struct CombineStats {
+  const T* x;
+  BNLayout L;
+  const double *part_s, *part_q;
+  double *sum, *sum_sq;
+  __device__ void operator()(int64_t uc) const {
+    const int64_t u = uc / L.C, K = L.chunks();
+    kernels::bn_combine_stats(part_s + uc * K, part_q + uc * K, K,
+                              static_cast<double>(kernels::bn_shift(x, L, u, uc % L.C)),
+                              static_cast<double>(L.rows(u) * L.S), sum[uc], sum_sq[uc]);
+  }
+};
+
+struct CombineSums {
+  int64_t K;
+  const double *part_a, *part_b;
+  double *a, *b;
+  __device__ void operator()(int64_t uc) const {
+    a[uc] = kernels::bn_combine(part_a + uc * K, K);
+    b[uc] = kernels::bn_combine(part_b + uc * K, K);
+  }
+};
+
+template <class P>
+struct Finish {
+  BNLayout L;
+  kernels::BnViewParams<P> p;
+  bool training;
+  double full_count, eps, momentum;
+  const double *sum, *sum_sq;
+  double *mean, *invstd, *w, *b;
+  __device__ void operator()(int64_t c) const {
+    kernels::bn_finish_channel(L, c, p, training, full_count, eps, momentum, sum, sum_sq, mean, invstd, w, b);
+  }
+};
+
+// The (unit, channel) entry of element i of x.
+__device__ inline int64_t unit_channel(const BNLayout& L, int64_t i) {
+  const int64_t plane = i / L.S;
+  return L.unit_of_row(plane / L.C) * L.C + plane % L.C;
 }
 
 template <class T>
 struct Normalize {
   const T* x;
-  BNShape s;
+  BNLayout L;
   const double *mean, *invstd, *w, *b;
   T* y;
   __device__ void operator()(int64_t i) const {
-    int64_t c = s.channel(i);
-    y[i] = kernels::bn_normalize(x[i], mean[c], invstd[c], w[c], b[c]);
+    const int64_t at = unit_channel(L, i);
+    y[i] = kernels::bn_normalize(x[i], mean[at], invstd[at], w[at], b[at]);
   }
 };
 
 template <class T>
 struct BackwardElem {
   const T *g, *x;
-  BNShape s;
+  BNLayout L;
   const double *mean, *invstd, *w, *sum_g, *sum_gx;
   bool training;
-  double count;  // the statistics' count: global when synchronised across ranks
+  double full_count;  // a full unit's count: global when synchronised across ranks
   T* gx;
   __device__ void operator()(int64_t i) const {
-    int64_t c = s.channel(i);
-    gx[i] = training ? kernels::bn_backward_elem(g[i], x[i], mean[c], invstd[c], w[c], sum_g[c], sum_gx[c], count)
-                     : static_cast<T>(static_cast<double>(g[i]) * w[c] * invstd[c]);
+    const int64_t at = unit_channel(L, i);
+    gx[i] = training ? kernels::bn_backward_elem(g[i], x[i], mean[at], invstd[at], w[at], sum_g[at], sum_gx[at],
+                                                 L.count(at / L.C, full_count))
+                     : static_cast<T>(static_cast<double>(g[i]) * w[at] * invstd[at]);
   }
 };
 
-template <class R>
-struct TrainChannels {
-  const double *sum, *sum_sq;
-  double count, eps, momentum;
-  R *running_mean, *running_var;
-  double *mean, *invstd;
-  __device__ void operator()(int64_t c) const {
-    kernels::bn_train_channel(sum[c], sum_sq[c], count, eps, momentum, running_mean ? running_mean + c : nullptr,
-                              running_var ? running_var + c : nullptr, mean[c], invstd[c]);
+struct ParamGrads {
+  BNLayout L;
+  kernels::BnViewSets view_sets;
+  const double *sum_g, *sum_gx, *invstd;
+  double *gw, *gb;
+  __device__ void operator()(int64_t i) const {
+    kernels::bn_param_grads(L, i % L.C, view_sets, static_cast<int>(i / L.C), sum_g, sum_gx, invstd, gw[i], gb[i]);
   }
 };
 
-template <class R>
-struct EvalChannels {
-  const R *running_mean, *running_var;
-  double eps;
-  double *mean, *invstd;
-  __device__ void operator()(int64_t c) const {
-    kernels::bn_eval_channel(running_mean[c], running_var[c], eps, mean[c], invstd[c]);
-  }
-};
+int64_t chunk_blocks(const BNLayout& L) { return L.units() * L.C * L.chunks(); }
 
 }  // namespace
 
-template <class R>
-void bn_train_channels(const double* sum, const double* sum_sq, int64_t C, double count, double eps, double momentum,
-                       R* running_mean, R* running_var, double* mean, double* invstd) {
-  cuda::launch("batch_norm", C,
-               TrainChannels<R>{sum, sum_sq, count, eps, momentum, running_mean, running_var, mean, invstd});
+template <class T>
+void bn_stats(const T* x, const BNLayout& L, double* part_s, double* part_q, double* sum, double* sum_sq) {
+  if (L.C <= 0) return;
+  chunk_sums_kernel<T><<<cuda::blocks_per_item(chunk_blocks(L)), cuda::kThreads, 0, cuda::stream()>>>(x, L, part_s,
+                                                                                                       part_q);
+  ADVCL_CUDA_CHECK_LAUNCH("batch_norm", "chunk_sums_kernel");
+  cuda::launch("batch_norm", L.units() * L.C, CombineStats<T>{x, L, part_s, part_q, sum, sum_sq});
 }
 
-template <class R>
-void bn_eval_channels(const R* running_mean, const R* running_var, int64_t C, double eps, double* mean,
-                      double* invstd) {
-  cuda::launch("batch_norm", C, EvalChannels<R>{running_mean, running_var, eps, mean, invstd});
+template <class P>
+void bn_finish(const BNLayout& L, const kernels::BnViewParams<P>& p, bool training, double full_count, double eps,
+               double momentum, const double* sum, const double* sum_sq, double* mean, double* invstd, double* w,
+               double* b) {
+  cuda::launch("batch_norm", L.C, Finish<P>{L, p, training, full_count, eps, momentum, sum, sum_sq, mean, invstd, w, b});
 }
 
 template <class T>
-void bn_channel_sums(const T* x, const BNShape& s, double* sum, double* sum_sq) {
-  if (s.C <= 0) return;
-  channel_sums_kernel<T><<<cuda::blocks_per_item(s.C), cuda::kThreads, 0, cuda::stream()>>>(x, s, sum, sum_sq);
-  ADVCL_CUDA_CHECK_LAUNCH("batch_norm", "channel_sums_kernel");
-}
-
-template <class T>
-void bn_normalize(const T* x, const BNShape& s, const double* mean, const double* invstd, const double* w,
+void bn_normalize(const T* x, const BNLayout& L, const double* mean, const double* invstd, const double* w,
                   const double* b, T* y) {
-  cuda::launch("batch_norm", s.N * s.C * s.S, Normalize<T>{x, s, mean, invstd, w, b, y});
+  cuda::launch("batch_norm", L.N * L.C * L.S, Normalize<T>{x, L, mean, invstd, w, b, y});
 }
 
 template <class T>
-void bn_backward_sums(const T* g, const T* x, const BNShape& s, const double* mean, double* sum_g, double* sum_gx) {
-  if (s.C <= 0) return;
-  backward_sums_kernel<T>
-      <<<cuda::blocks_per_item(s.C), cuda::kThreads, 0, cuda::stream()>>>(g, x, s, mean, sum_g, sum_gx);
-  ADVCL_CUDA_CHECK_LAUNCH("batch_norm backward", "backward_sums_kernel");
+void bn_backward_sums(const T* g, const T* x, const BNLayout& L, const double* mean, double* part_g, double* part_gx,
+                      double* sum_g, double* sum_gx) {
+  if (L.C <= 0) return;
+  chunk_backward_sums_kernel<T><<<cuda::blocks_per_item(chunk_blocks(L)), cuda::kThreads, 0, cuda::stream()>>>(
+      g, x, L, mean, part_g, part_gx);
+  ADVCL_CUDA_CHECK_LAUNCH("batch_norm backward", "chunk_backward_sums_kernel");
+  cuda::launch("batch_norm backward", L.units() * L.C, CombineSums{L.chunks(), part_g, part_gx, sum_g, sum_gx});
 }
 
 template <class T>
-void bn_backward_elem(const T* g, const T* x, const BNShape& s, const double* mean, const double* invstd,
-                      const double* w, const double* sum_g, const double* sum_gx, bool training, double count,
+void bn_backward_elem(const T* g, const T* x, const BNLayout& L, const double* mean, const double* invstd,
+                      const double* w, const double* sum_g, const double* sum_gx, bool training, double full_count,
                       T* gx) {
-  cuda::launch("batch_norm backward", s.N * s.C * s.S,
-               BackwardElem<T>{g, x, s, mean, invstd, w, sum_g, sum_gx, training, count, gx});
+  cuda::launch("batch_norm backward", L.N * L.C * L.S,
+               BackwardElem<T>{g, x, L, mean, invstd, w, sum_g, sum_gx, training, full_count, gx});
 }
 
-#define ADVCL_BN(T)                                                                                                \
-  template void bn_channel_sums<T>(const T*, const BNShape&, double*, double*);                                   \
-  template void bn_normalize<T>(const T*, const BNShape&, const double*, const double*, const double*,            \
-                                const double*, T*);                                                               \
-  template void bn_backward_sums<T>(const T*, const T*, const BNShape&, const double*, double*, double*);          \
-  template void bn_backward_elem<T>(const T*, const T*, const BNShape&, const double*, const double*, const double*, \
-                                    const double*, const double*, bool, double, T*);                               \
-  template void bn_train_channels<T>(const double*, const double*, int64_t, double, double, double, T*, T*,       \
-                                     double*, double*);                                                           \
-  template void bn_eval_channels<T>(const T*, const T*, int64_t, double, double*, double*);
+void bn_param_grads(const BNLayout& L, const kernels::BnViewSets& view_sets, int64_t sets, const double* sum_g,
+                    const double* sum_gx, const double* invstd, double* gw, double* gb) {
+  cuda::launch("batch_norm backward", sets * L.C, ParamGrads{L, view_sets, sum_g, sum_gx, invstd, gw, gb});
+}
+
+#define ADVCL_BN(T)                                                                                              \
+  template void bn_stats<T>(const T*, const BNLayout&, double*, double*, double*, double*);                     \
+  template void bn_finish<T>(const BNLayout&, const kernels::BnViewParams<T>&, bool, double, double, double,    \
+                             const double*, const double*, double*, double*, double*, double*);                 \
+  template void bn_normalize<T>(const T*, const BNLayout&, const double*, const double*, const double*,         \
+                                const double*, T*);                                                             \
+  template void bn_backward_sums<T>(const T*, const T*, const BNLayout&, const double*, double*, double*,       \
+                                    double*, double*);                                                          \
+  template void bn_backward_elem<T>(const T*, const T*, const BNLayout&, const double*, const double*,          \
+                                    const double*, const double*, const double*, bool, double, T*);
 ADVCL_BN(float)
 ADVCL_BN(double)
 

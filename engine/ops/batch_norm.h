@@ -5,9 +5,15 @@
 //   running_mean = (1-m) running_mean + m mean
 //   running_var  = (1-m) running_var  + m var * n/(n-1)   (unbiased)
 // Eval: normalise with the running statistics.
-// The batch statistics are computed as per-channel (sum, sum of squares,
-// count) so that a synchronised mode can all-reduce exactly those three.
+//
+// batch_norm_views normalises V equal views stacked along the batch
+// dimension in one pass, each view with its own statistics and its own
+// parameter set, as V separate calls in view order would (see
+// engine/kernels/batch_norm.h for the layout and the two-level reduction).
+// The batch statistics are per-(unit, channel) (sum, sum of squares, count)
+// so that a synchronised mode can all-reduce exactly those three.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -25,23 +31,46 @@ struct BatchNormOptions {
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt = {});
 
-// Per-channel sums over N (and H, W): {sum [C], sum_sq [C]} as float64 on the
-// input's device, and count = x.numel() / C. A synchronised batch norm
-// all-reduces these three, then normalises with batch_norm_with_stats.
+// Per-channel sums of each statistics unit: sum and sum_sq are float64
+// [units * C] on the input's device (unit-major); count is the number of
+// values per channel in one full unit (rows * H * W). A synchronised batch
+// norm all-reduces these three.
 struct ChannelStats {
   Tensor sum, sum_sq;
   int64_t count = 0;
 };
 ChannelStats batch_norm_stats(const Tensor& x);
 
-// Training-mode batch norm from given statistics (e.g. all-reduced across
-// ranks or summed over a group). The backward's per-channel sums pass
-// through `reduce_backward_sums` (identity when null) so that a synchronised
-// mode can all-reduce them too.
-// The sums are float64 [C] tensors on the input's device, replaced in place.
+// The backward's per-(unit, channel) sums, float64 on the input's device,
+// replaced in place by a synchronised mode's all-reduce.
 using ReduceSums = void (*)(Tensor& sum_g, Tensor& sum_gx);
+// The forward's statistics, likewise (identity when empty).
+using ReduceStats = std::function<void(ChannelStats&)>;
+
+// Training-mode batch norm of one view from given statistics (e.g.
+// all-reduced across ranks).
 Tensor batch_norm_with_stats(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                              const Tensor& running_var, const ChannelStats& stats, BatchNormOptions opt,
                              ReduceSums reduce_backward_sums = nullptr);
+
+// One torch BatchNorm layer's tensors (any may be undefined, as for batch_norm).
+struct BatchNormParams {
+  Tensor weight, bias, running_mean, running_var;
+};
+
+struct BatchNormViews {
+  std::vector<BatchNormParams> sets;  // the distinct parameter sets of the call
+  std::vector<int> view_set;          // per view, in stacking order: an index into `sets`
+  int64_t group_rows = 0;             // ghost statistics: groups of this many rows per view (0: whole view)
+};
+
+// x holds view_set.size() equal views along dimension 0. Training: per
+// (view, group) statistics (reduce_stats may all-reduce them before use);
+// each view's first group updates its set's running statistics, once per
+// view, in view order. Eval: each view uses its set's running statistics.
+// One node records the whole call: its backward returns the input gradient
+// and each set's weight and bias gradients (summed over its views).
+Tensor batch_norm_views(const Tensor& x, const BatchNormViews& views, BatchNormOptions opt,
+                        const ReduceStats& reduce_stats = {}, ReduceSums reduce_backward_sums = nullptr);
 
 }  // namespace advcl::ops
