@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -36,7 +37,14 @@ const bool g_host_heap_tuned = [] {
 }();
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_storage_allocations{0};
+}  // namespace
+
+int64_t storage_allocations() { return g_storage_allocations.load(std::memory_order_relaxed); }
+
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  g_storage_allocations.fetch_add(1, std::memory_order_relaxed);
   if (device.is_cpu()) {
     size_t rounded = (nbytes + 63) / 64 * 64;
     data_ = rounded ? std::aligned_alloc(64, rounded) : nullptr;

@@ -2,6 +2,7 @@
 // through std::shared_ptr; the memory is returned when the last one goes.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "engine/device.h"
@@ -32,6 +33,10 @@ class Storage {
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
 // Sets `nbytes` bytes to zero on `dev`.
 void zero_bytes(void* dst, Device dev, size_t nbytes);
+
+// Storages created so far (any device, any size) since the process started:
+// tests measure differences, e.g. that a warm optimizer step allocates nothing.
+int64_t storage_allocations();
 
 // True when this binary was built with the CUDA backend.
 bool cuda_built();

@@ -3,7 +3,7 @@
 #include <set>
 
 #include "engine/autograd.h"
-#include "engine/ops/elementwise.h"
+#include "engine/ops/sgd_update.h"
 
 namespace advcl::nn {
 
@@ -18,26 +18,33 @@ Sgd::Sgd(StateDict params, SgdOptions options) : params_(std::move(params)), opt
   }
 }
 
+// One multi-tensor update over every parameter with a gradient
+// (ops::sgd_update). A parameter's first step allocates its momentum buffer;
+// later steps allocate nothing.
 void Sgd::step() {
   NoGradGuard no_grad;
+  std::vector<ops::SgdEntry> entries;
+  std::vector<std::pair<const std::string*, Tensor>> new_buffers;  // kept only if the update runs
+  entries.reserve(params_.size());
   for (const NamedTensor& p : params_) {
     Tensor g = p.tensor.grad();
     if (!g.defined()) continue;
-    Tensor w = p.tensor.detach();
-    Tensor d = options_.weight_decay != 0 ? ops::add(g, ops::mul(w, options_.weight_decay)) : g;
+    ops::SgdEntry e{p.tensor, g, Tensor(), false};
     if (options_.momentum != 0) {
       auto it = momentum_.find(p.name);
-      if (it == momentum_.end()) {
-        it = momentum_.emplace(p.name, d.clone()).first;
+      if (it != momentum_.end()) {
+        e.buf = it->second;
       } else {
-        it->second.copy_(ops::add(ops::mul(it->second, options_.momentum), d));
+        e.buf = Tensor::empty(p.tensor.shape(), p.tensor.dtype(), p.tensor.device());
+        e.first = true;
+        new_buffers.emplace_back(&p.name, e.buf);
       }
-      d = it->second;
     }
-    // copy_ writes into the parameter's own storage: every handle (the
-    // module's members, the state dict) sees the new values.
-    w.copy_(ops::sub(w, ops::mul(d, options_.lr)));
+    entries.push_back(std::move(e));
   }
+  // In place: every handle of a parameter (the module's members, the state dict) sees the new values.
+  ops::sgd_update(entries, {options_.lr, options_.momentum, options_.weight_decay});
+  for (auto& [name, buf] : new_buffers) momentum_.emplace(*name, std::move(buf));
 }
 
 void Sgd::zero_grad() {
