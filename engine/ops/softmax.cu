@@ -1,7 +1,12 @@
-// CUDA side of softmax, cross-entropy and KL (engine/ops/softmax_cuda.h): one
-// thread per row (or element) calling the same kernels/softmax.h functions as
-// the CPU loop, so both devices compute the same double-precision formulas.
-#include "cuda/launch.cuh"
+// CUDA side of softmax, cross-entropy and KL (engine/ops/softmax_cuda.h).
+// Row ops give each row a warp: its 32 lanes share the row's elements
+// (coalesced reads), reduce their partials in a fixed xor-shuffle tree (the
+// same bits on every run and in every lane) and write their share; the
+// per-lane math is the kernels/softmax.h functions that the CPU loop runs
+// with one lane. KL is elementwise: a thread per element.
+#include <cmath>
+
+#include "cuda/block_reduce.cuh"
 #include "engine/kernels/softmax.h"
 #include "engine/ops/softmax_cuda.h"
 
@@ -9,17 +14,53 @@ namespace advcl::cuda_ops {
 
 namespace {
 
+constexpr int kRowsPerBlock = cuda::kThreads / cuda::kWarp;
+
+// Every lane of the warp gets the combination of the 32 lanes' values.
+__device__ double warp_all_sum(double v) {
+  for (int offset = cuda::kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+__device__ double warp_all_max(double v) {
+  for (int offset = cuda::kWarp / 2; offset > 0; offset /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// log(sum(exp(x))) of the warp's row.
+template <class T>
+__device__ double warp_log_sum_exp(const T* x, int64_t C, int lane) {
+  double m = warp_all_max(kernels::row_max_part(x, C, lane, cuda::kWarp));
+  return m + log(warp_all_sum(kernels::row_sum_exp_part(x, C, m, lane, cuda::kWarp)));
+}
+
+// Calls f(row, lane) for every row, a warp per row (the row is the same for
+// the whole warp, so the shuffles inside f see all 32 lanes).
+template <class F>
+__global__ void warp_per_row_kernel(int64_t rows, F f) {
+  const int lane = threadIdx.x % cuda::kWarp;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / cuda::kWarp; r < rows; r += step)
+    f(r, lane);
+}
+
+template <class F>
+void launch_rows(const char* op, int64_t rows, const F& f) {
+  if (rows <= 0) return;
+  int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  warp_per_row_kernel<<<static_cast<unsigned>(blocks < cuda::kMaxBlocks ? blocks : cuda::kMaxBlocks), cuda::kThreads,
+                        0, cuda::stream()>>>(rows, f);
+  ADVCL_CUDA_CHECK_LAUNCH(op, "warp_per_row_kernel");
+}
+
 template <class T>
 struct SoftmaxRow {
   const T* x;
   T* y;
   int64_t C;
   int kind;
-  __device__ void operator()(int64_t r) const {
-    if (kind == 0)
-      kernels::softmax_row(x + r * C, y + r * C, C);
-    else
-      kernels::log_softmax_row(x + r * C, y + r * C, C);
+  __device__ void operator()(int64_t r, int lane) const {
+    const T* xr = x + r * C;
+    kernels::softmax_write_part(xr, y + r * C, C, warp_log_sum_exp(xr, C, lane), kind, lane, cuda::kWarp);
   }
 };
 
@@ -29,11 +70,11 @@ struct SoftmaxBackwardRow {
   T* gx;
   int64_t C;
   int kind;
-  __device__ void operator()(int64_t r) const {
-    if (kind == 0)
-      kernels::softmax_backward_row(y + r * C, g + r * C, gx + r * C, C);
-    else
-      kernels::log_softmax_backward_row(y + r * C, g + r * C, gx + r * C, C);
+  __device__ void operator()(int64_t r, int lane) const {
+    const T *yr = y + r * C, *gr = g + r * C;
+    // softmax: sum(g * y); log_softmax: sum(g)
+    double s = warp_all_sum(kernels::row_dot_part(gr, kind == 0 ? yr : nullptr, C, lane, cuda::kWarp));
+    kernels::softmax_backward_write_part(yr, gr, gx + r * C, C, s, kind, lane, cuda::kWarp);
   }
 };
 
@@ -43,8 +84,19 @@ struct CrossEntropyRow {
   const int64_t* labels;
   T* loss;
   int64_t C, ignore_index;
-  __device__ void operator()(int64_t r) const {
-    loss[r] = static_cast<T>(kernels::cross_entropy_row(x + r * C, C, labels[r], ignore_index));
+  __device__ void operator()(int64_t r, int lane) const {
+    const T* xr = x + r * C;
+    const int64_t label = labels[r];
+    if (label == ignore_index) {  // the same for the whole warp
+      if (lane == 0) loss[r] = T(0);
+      return;
+    }
+    if (label < 0 || label >= C) {
+      if (lane == 0) loss[r] = static_cast<T>(NAN);
+      return;
+    }
+    double lse = warp_log_sum_exp(xr, C, lane);
+    if (lane == 0) loss[r] = static_cast<T>(lse - static_cast<double>(xr[label]));
   }
 };
 
@@ -55,8 +107,16 @@ struct CrossEntropyBackwardRow {
   T* gx;
   int64_t C, ignore_index;
   double scale;
-  __device__ void operator()(int64_t r) const {
-    kernels::cross_entropy_backward_row(x + r * C, gx + r * C, C, labels[r], ignore_index, scale);
+  __device__ void operator()(int64_t r, int lane) const {
+    const T* xr = x + r * C;
+    T* out = gx + r * C;
+    const int64_t label = labels[r];
+    if (label == ignore_index || label < 0 || label >= C) {
+      const T fill = label == ignore_index ? T(0) : static_cast<T>(NAN);
+      for (int64_t c = lane; c < C; c += cuda::kWarp) out[c] = fill;
+      return;
+    }
+    kernels::cross_entropy_backward_part(xr, out, C, label, warp_log_sum_exp(xr, C, lane), scale, lane, cuda::kWarp);
   }
 };
 
@@ -80,23 +140,24 @@ struct KlBackward {
 
 }  // namespace
 
-// Labels are validated on the host by the caller (softmax.cpp) before launch.
+// Labels are validated where they enter (see ops::cross_entropy); one out of
+// range gives a NaN loss and gradient here, never a read outside the row.
 template <class T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t C, int kind) {
-  cuda::launch("softmax", C > 0 ? rows : 0, SoftmaxRow<T>{x, y, C, kind});
+  launch_rows("softmax", C > 0 ? rows : 0, SoftmaxRow<T>{x, y, C, kind});
 }
 template <class T>
 void softmax_backward_rows(const T* y, const T* g, T* gx, int64_t rows, int64_t C, int kind) {
-  cuda::launch("softmax backward", C > 0 ? rows : 0, SoftmaxBackwardRow<T>{y, g, gx, C, kind});
+  launch_rows("softmax backward", C > 0 ? rows : 0, SoftmaxBackwardRow<T>{y, g, gx, C, kind});
 }
 template <class T>
 void cross_entropy_rows(const T* x, const int64_t* labels, T* loss, int64_t rows, int64_t C, int64_t ignore_index) {
-  cuda::launch("cross_entropy", rows, CrossEntropyRow<T>{x, labels, loss, C, ignore_index});
+  launch_rows("cross_entropy", rows, CrossEntropyRow<T>{x, labels, loss, C, ignore_index});
 }
 template <class T>
 void cross_entropy_backward_rows(const T* x, const int64_t* labels, T* gx, int64_t rows, int64_t C,
                                  int64_t ignore_index, double g_scale) {
-  cuda::launch("cross_entropy backward", rows, CrossEntropyBackwardRow<T>{x, labels, gx, C, ignore_index, g_scale});
+  launch_rows("cross_entropy backward", rows, CrossEntropyBackwardRow<T>{x, labels, gx, C, ignore_index, g_scale});
 }
 template <class T>
 void kl_terms(const T* input, const T* target, T* out, int64_t n) {

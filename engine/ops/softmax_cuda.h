@@ -1,5 +1,6 @@
 // CUDA entry points of engine/ops/softmax.cpp (implemented in softmax.cu):
-// one thread per row calling the shared functions of kernels/softmax.h.
+// a warp per row (one thread per element for KL), running the shared
+// functions of kernels/softmax.h.
 #pragma once
 #include <cstdint>
 
