@@ -1,5 +1,7 @@
 #include "dist/gradient_reducer.h"
 
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -56,6 +58,59 @@ std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& numels
   return buckets;
 }
 
+int layout_digit_bits(DType transport, int ranks) {
+  if (ranks < 1) fail("gradient reducer: the number of ranks must be positive, got ", ranks);
+  int significand = 0;  // integers up to 2^significand are exact
+  switch (transport) {
+    case DType::Float64: significand = 53; break;
+    case DType::Float32: significand = 24; break;
+    case DType::BFloat16: significand = 8; break;
+    default: fail("gradient reducer: a transport in ", dtype_name(transport), " cannot sum gradients");
+  }
+  const double limit = std::ldexp(1.0, significand);
+  int bits = 0;
+  // 16 bits at most: more would only shorten the check, and keep d*d well inside int64.
+  while (bits < 16) {
+    double digit_max = std::ldexp(1.0, bits + 1) - 1;
+    if (ranks * digit_max * digit_max > limit) break;
+    ++bits;
+  }
+  if (bits == 0)
+    fail("gradient reducer: a ", dtype_name(transport), " transport cannot sum the bucket layout check exactly over ",
+         ranks, " ranks");
+  return bits;
+}
+
+std::vector<double> layout_check_values(const std::vector<int64_t>& numels, int bits) {
+  if (bits < 1 || bits > 16) fail("gradient reducer: layout check digits of ", bits, " bits (1 to 16 allowed)");
+  uint64_t count = 0;
+  uint64_t fingerprint = 14695981039346656037ull;  // FNV-1a over the sizes, in order
+  for (int64_t n : numels) {
+    count += static_cast<uint64_t>(n);
+    for (int byte = 0; byte < 8; ++byte) {
+      fingerprint ^= (static_cast<uint64_t>(n) >> (8 * byte)) & 0xff;
+      fingerprint *= 1099511628211ull;
+    }
+  }
+  std::vector<double> out;
+  const uint64_t mask = (uint64_t{1} << bits) - 1;
+  for (uint64_t word : {count, fingerprint}) {
+    for (int shift = 0; shift < 64; shift += bits) {
+      uint64_t d = (word >> shift) & mask;
+      out.push_back(static_cast<double>(d));
+      out.push_back(static_cast<double>(d * d));
+    }
+  }
+  return out;
+}
+
+bool layout_check_agrees(const std::vector<double>& sums, const std::vector<double>& mine, int ranks) {
+  if (sums.size() != mine.size()) return false;
+  for (size_t i = 0; i < sums.size(); ++i)
+    if (sums[i] != ranks * mine[i]) return false;
+  return true;
+}
+
 GradientReducer::GradientReducer(nn::StateDict params, Communicator& comm, std::unique_ptr<BucketAllReduce> transport,
                                  int64_t bucket_bytes)
     : params_(std::move(params)), comm_(comm), transport_(std::move(transport)) {
@@ -76,8 +131,15 @@ GradientReducer::GradientReducer(nn::StateDict params, Communicator& comm, std::
   int64_t elem = static_cast<int64_t>(dtype_size(transport_->dtype()));
   buckets_ = plan_buckets(numels, std::max<int64_t>(1, bucket_bytes / elem));
   bucket_of_.assign(params_.size(), 0);
-  for (size_t b = 0; b < buckets_.size(); ++b)
-    for (size_t i : buckets_[b]) bucket_of_[i] = b;
+  const int bits = layout_digit_bits(transport_->dtype(), comm_.size());
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    std::vector<int64_t> sizes;
+    for (size_t i : buckets_[b]) {
+      bucket_of_[i] = b;
+      sizes.push_back(numels[i]);
+    }
+    layout_.push_back(layout_check_values(sizes, bits));
+  }
 }
 
 void GradientReducer::backward(const Tensor& loss) {
@@ -127,7 +189,6 @@ void GradientReducer::start_bucket(size_t b) {
   Device dev = transport_->device();
   std::vector<Tensor> pieces;
   std::vector<double> tail;  // presence flags, then the layout check
-  int64_t values = 0;
   for (size_t i : buckets_[b]) {
     const Tensor& p = params_[i].tensor;
     Tensor g = p.grad();
@@ -136,11 +197,8 @@ void GradientReducer::start_bucket(size_t b) {
            ", the parameter ", shape_str(p.shape()));
     pieces.push_back(g.defined() ? ops::reshape(g, {p.numel()}).to(dt).to(dev) : Tensor::zeros({p.numel()}, dt, dev));
     tail.push_back(g.defined() ? 1.0 : 0.0);
-    values += p.numel();
   }
-  double n = static_cast<double>(values);
-  tail.push_back(n);
-  tail.push_back(n * n);
+  tail.insert(tail.end(), layout_[b].begin(), layout_[b].end());
   pieces.push_back(Tensor::from_vector<double>(tail, {static_cast<int64_t>(tail.size())}).to(dt).to(dev));
   transport_->start(static_cast<int>(b), ops::cat(pieces));
 }
@@ -150,20 +208,21 @@ void GradientReducer::finish_all() {
   // Buckets holding a parameter that got no gradient on this rank start now.
   for (size_t& w : waiting_) w = 0;
   start_ready_buckets();
-  double ranks = comm_.size();
+  const int ranks = comm_.size();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Tensor sums = transport_->finish(static_cast<int>(b));
     const std::vector<size_t>& members = buckets_[b];
     int64_t values = 0;
     for (size_t i : members) values += params_[i].tensor.numel();
-    int64_t m = static_cast<int64_t>(members.size());
-    std::vector<double> tail = ops::slice(sums, values, values + m + 2).to(DType::Float64).to_vector<double>();
-    double n = static_cast<double>(values);
-    // Float32 sums of the count stay exact far beyond any bucket size.
-    if (tail[static_cast<size_t>(m)] != ranks * n || tail[static_cast<size_t>(m) + 1] != ranks * n * n)
-      fail("gradient reducer: the ranks pack different parameter lists (bucket ", b, " holds ", values,
-           " values on this rank)");
-    Tensor mean = ops::div(sums, ranks);
+    const size_t m = members.size();
+    const std::vector<double>& layout = layout_[b];
+    std::vector<double> tail =
+        ops::slice(sums, values, values + static_cast<int64_t>(m + layout.size())).to(DType::Float64).to_vector<double>();
+    std::vector<double> check(tail.begin() + static_cast<std::ptrdiff_t>(m), tail.end());
+    if (!layout_check_agrees(check, layout, ranks))
+      fail("gradient reducer: the ranks pack different parameter lists (bucket ", b, " holds ", values, " values in ",
+           m, " parameters on this rank)");
+    Tensor mean = ops::div(sums, static_cast<double>(ranks));
     int64_t at = 0;
     for (size_t k = 0; k < members.size(); ++k) {
       const Tensor& p = params_[members[k]].tensor;

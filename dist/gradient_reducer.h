@@ -13,11 +13,11 @@
 //
 // A bucket travels as one flat tensor: the gradients, then one presence flag
 // per parameter (a rank where a parameter got no gradient sends zeros and
-// flag 0, as average_gradients counts it), then the bucket's value count and
-// its square (a cheap check that every rank packs the same layout). How the
-// flat tensor is summed over the ranks is a BucketAllReduce: MPI on the
-// host in float64 (every rank gets bitwise the same sums), or NCCL on the
-// GPU in the gradients' dtype, on its own stream (dist/nccl_all_reduce.h).
+// flag 0, as average_gradients counts it), then the layout check (small
+// integers, see layout_check_values: every rank must pack the same layout).
+// How the flat tensor is summed over the ranks is a BucketAllReduce: MPI on
+// the host in float64 (every rank gets bitwise the same sums), or NCCL on the
+// GPU in float32, on its own stream (dist/nccl_all_reduce.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -55,6 +55,25 @@ std::unique_ptr<BucketAllReduce> make_mpi_bucket_all_reduce(Communicator& comm);
 // the LAST parameters. A parameter larger than `cap` gets a bucket of its
 // own. Returns parameter indices per bucket, each bucket in reverse order.
 std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& numels, int64_t cap);
+
+// The layout check of a bucket. Each rank appends, after the presence flags,
+// the base-2^bits digits d of two 64-bit words describing its bucket (the
+// value count, and a fingerprint of the members' sizes in order), each as
+// d and d*d. After the sum over R ranks, every entry must be R times this
+// rank's own: sum(d_r) = R d and sum(d_r^2) = R d^2 give
+// sum((d_r - d)^2) = 0, so every rank has the same digits. The digits are
+// small enough that every partial sum is an integer the transport's dtype
+// holds exactly (float32: 2^24; a bucket's count itself, and its square,
+// would not be: a ResNet-18 bucket has ~5.5M values).
+//
+// The digit width for `ranks` sums in `transport`: the largest bits with
+// ranks * (2^bits - 1)^2 <= 2^(significand bits). Throws when not even one
+// bit fits (bfloat16 over more than 256 ranks).
+int layout_digit_bits(DType transport, int ranks);
+// The values a rank appends for a bucket whose members have `numels` values.
+std::vector<double> layout_check_values(const std::vector<int64_t>& numels, int bits);
+// Whether the summed check `sums` agrees with this rank's `mine` over `ranks`.
+bool layout_check_agrees(const std::vector<double>& sums, const std::vector<double>& mine, int ranks);
 
 struct ReducerStats {
   int buckets = 0;
@@ -98,6 +117,7 @@ class GradientReducer {
   bool plain_backward_ = false;  // a group of one with no transport asked for
   std::vector<std::vector<size_t>> buckets_;
   std::vector<size_t> bucket_of_;  // parameter index -> bucket
+  std::vector<std::vector<double>> layout_;  // per bucket: its layout_check_values
   std::unordered_map<const TensorImpl*, size_t> index_of_;
   // Per backward pass:
   std::vector<size_t> waiting_;  // parameters of each bucket not yet final
