@@ -2,33 +2,63 @@
 // the per-device caching allocators over cudaMalloc/cudaFree, copies, streams.
 #include "cuda/runtime.h"
 
+#include <cuda.h>  // driver types only (CUresult, CUdevice): no libcuda link
+#include <cudnn.h>
+#if ADVCL_NCCL
+#include <nccl.h>
+#endif
+
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "cuda/check.cuh"
+#include "cuda/library_versions.h"
 
 namespace advcl::cuda {
 
 namespace {
 
-// Restores the caller's current device on scope exit.
-class DeviceGuard {
- public:
-  DeviceGuard(const char* op, int device) {
-    ADVCL_CUDA_CHECK(op, cudaGetDevice(&prev_));
-    if (prev_ != device) ADVCL_CUDA_CHECK(op, cudaSetDevice(device));
-    changed_ = prev_ != device;
-  }
-  ~DeviceGuard() {
-    if (changed_) cudaSetDevice(prev_);  // no throw from a destructor; a failure here resurfaces later
-  }
+// The thread's current device as last set or read (-1: not read yet).
+thread_local int t_device = -1;
 
- private:
-  int prev_ = 0;
-  bool changed_ = false;
-};
+void select_device(const char* op, int device) {
+  ADVCL_CUDA_CHECK(op, cudaSetDevice(device));
+  t_device = device;
+}
+
+// Whether `device`'s primary context exists (something in this process has
+// used the device), asked from the driver without creating one. The driver
+// function comes through the runtime, so the binary does not link libcuda
+// (it must still start, and find no GPU, where no driver is installed).
+// When the driver cannot tell, true: restoring a device is always correct,
+// only possibly wasteful.
+bool has_primary_context(int device) {
+  using GetDevice = CUresult (*)(CUdevice*, int);
+  using GetState = CUresult (*)(CUdevice, unsigned int*, int*);
+  static const std::pair<GetDevice, GetState> fns = [] {
+    auto find = [](const char* name) -> void* {
+      void* fn = nullptr;
+      cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+      if (cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+          found != cudaDriverEntryPointSuccess) {
+        cudaGetLastError();
+        return nullptr;
+      }
+      return fn;
+    };
+    return std::make_pair(reinterpret_cast<GetDevice>(find("cuDeviceGet")),
+                          reinterpret_cast<GetState>(find("cuDevicePrimaryCtxGetState")));
+  }();
+  if (!fns.first || !fns.second) return true;
+  CUdevice dev = 0;
+  unsigned int flags = 0;
+  int active = 0;
+  if (fns.first(&dev, device) != CUDA_SUCCESS || fns.second(dev, &flags, &active) != CUDA_SUCCESS) return true;
+  return active != 0;
+}
 
 // An empty kernel: asking for its attributes tells whether the binary holds
 // code this device can run.
@@ -69,7 +99,7 @@ CachingAllocator& allocator(int device) {
   if (!a) {
     RawAllocator raw;
     raw.alloc = [device](size_t n) -> void* {
-      DeviceGuard guard("device_alloc", device);
+      DeviceScope scope("device_alloc", device);
       void* p = nullptr;
       cudaError_t e = cudaMalloc(&p, n);
       if (e == cudaErrorMemoryAllocation) {
@@ -80,7 +110,7 @@ CachingAllocator& allocator(int device) {
       return p;
     };
     raw.free = [device](void* p) {
-      DeviceGuard guard("device_free", device);
+      DeviceScope scope("device_free", device);
       ADVCL_CUDA_CHECK("device_free", cudaFree(p));
     };
     // Never deleted: the allocators must outlive every static Tensor, and
@@ -103,27 +133,35 @@ cudaError_t g_count_error = cudaSuccess;
 
 // "13.0" from 13000.
 std::string cuda_version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
-}  // namespace
 
-int device_count() {
-  static int count = [] {
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) {  // no driver, no device, driver too old: no GPU for us
-      cudaGetLastError();
-      g_count_error = e;
-      return 0;
+// cuDNN and NCCL as found at run time against the versions built with
+// (cuda/library_versions.h), once per process: another major version is an
+// error, an older minor one a warning; both say what to install.
+void check_library_versions() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<VersionCheck> checks;
+    checks.push_back(check_library_version("cuDNN", CUDNN_VERSION, static_cast<int>(cudnnGetVersion()),
+                                           "pip install 'nvidia-cudnn-cu" + std::to_string(CUDART_VERSION / 1000) +
+                                               "', or NVIDIA's cuDNN package for CUDA " +
+                                               std::to_string(CUDART_VERSION / 1000)));
+#if ADVCL_NCCL
+    int nccl = 0;
+    if (ncclGetVersion(&nccl) == ncclSuccess)
+      checks.push_back(check_library_version("NCCL", NCCL_VERSION_CODE, nccl,
+                                             "pip install 'nvidia-nccl-cu" + std::to_string(CUDART_VERSION / 1000) +
+                                                 "', or the libnccl2 package"));
+#endif
+    for (const VersionCheck& c : checks) {
+      if (c.verdict == VersionVerdict::Incompatible) fail("cuda: ", c.message);
+      if (c.verdict == VersionVerdict::Older) std::fprintf(stderr, "warning: cuda: %s\n", c.message.c_str());
     }
-    return n;
-  }();
-  return count;
+  });
 }
 
-void check_device(int device) {
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    if (device >= 0 && device < static_cast<int>(g_checked.size()) && g_checked[device]) return;
-  }
+// The start-up checks that touch no device (creating no context): driver and
+// runtime versions, libraries, device count, and that `device` exists.
+void check_runtime(int device) {
   int n = device_count();
   int driver = 0, runtime = 0;
   cudaDriverGetVersion(&driver);  // 0 when no driver is installed
@@ -146,10 +184,58 @@ void check_device(int device) {
     fail("cuda: no CUDA device is available (no GPU, or no NVIDIA driver); use --device cpu");
   }
   if (device < 0 || device >= n) fail("cuda: device cuda:", device, " does not exist (", n, " device(s) found)");
+  check_library_versions();
+}
+}  // namespace
+
+int current_device() {
+  if (t_device < 0) {
+    int d = 0;
+    ADVCL_CUDA_CHECK("current_device", cudaGetDevice(&d));  // creates no context
+    t_device = d;
+  }
+  return t_device;
+}
+
+DeviceScope::DeviceScope(const char* op, int device) {
+  int prev = current_device();
+  if (prev == device) return;
+  select_device(op, device);
+  prev_ = prev;
+}
+
+DeviceScope::~DeviceScope() {
+  if (prev_ < 0 || !has_primary_context(prev_)) return;
+  if (cudaSetDevice(prev_) == cudaSuccess)
+    t_device = prev_;
+  else
+    cudaGetLastError();  // no throw from a destructor; the device stays current, which the cache says
+}
+
+int device_count() {
+  static int count = [] {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {  // no driver, no device, driver too old: no GPU for us
+      cudaGetLastError();
+      g_count_error = e;
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+void check_device(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (device >= 0 && device < static_cast<int>(g_checked.size()) && g_checked[device]) return;
+  }
+  check_runtime(device);
 
   cudaDeviceProp prop;
   ADVCL_CUDA_CHECK("cuda start-up", cudaGetDeviceProperties(&prop, device));
-  DeviceGuard guard("cuda start-up", device);
+  DeviceScope scope("cuda start-up", device);  // a no-op after set_current_device(device)
   cudaFuncAttributes attr;
   cudaError_t e = cudaFuncGetAttributes(&attr, probe_kernel);
   if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction ||
@@ -170,8 +256,9 @@ void check_device(int device) {
 }
 
 void set_current_device(int device) {
+  check_runtime(device);
+  select_device("set_current_device", device);  // first: check_device's probe then runs here
   check_device(device);
-  ADVCL_CUDA_CHECK("set_current_device", cudaSetDevice(device));
 }
 
 std::string device_description(int device) {

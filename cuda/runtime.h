@@ -19,15 +19,41 @@ int device_count();
 
 // Throws unless `device` exists and this binary holds machine code (or PTX
 // the driver can compile) for its compute capability; the message says how
-// to rebuild. Called once per device before its first allocation.
+// to rebuild. The first call also compares the driver, cuDNN and NCCL with
+// the versions the build used (cuda/library_versions.h). Called once per
+// device before its first allocation.
 void check_device(int device);
 
-// Checks `device` (check_device) and makes it the calling thread's current
-// device: kernels, cuBLAS, cuDNN and cuFFT run on the current device, so a
-// process that works on cuda:N (--device cuda:N, or rank N's GPU under
-// mpirun) must select it before its first op. Memory is placed by the
+// Makes `device` the calling thread's current device, then checks it
+// (check_device): kernels, cuBLAS, cuDNN and cuFFT run on the current
+// device, so a process that works on cuda:N (--device cuda:N, or rank N's
+// GPU under mpirun) must select it before its first op; an op on a tensor of
+// another device is an error (engine/dispatch.h). Selecting first means the
+// check's probe creates no context on any other GPU. Memory is placed by the
 // tensor's own device either way.
 void set_current_device(int device);
+
+// The calling thread's current device, as set_current_device or a
+// DeviceScope left it (cached per thread: the ops' device check asks on
+// every launch). Devices are switched only through these two, never by
+// cudaSetDevice elsewhere, so the cache stays true.
+int current_device();
+
+// Makes `device` current for a scope (an allocation on another device, the
+// NCCL transport). On exit the previous device becomes current again only
+// if it has a context already: switching back to a device that nothing has
+// used would create a context there (0.3-0.5 GB of GPU memory, on GPU 0 for
+// every rank of a multi-GPU run). Otherwise `device` stays current.
+class DeviceScope {
+ public:
+  DeviceScope(const char* op, int device);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;  // -1: nothing to restore
+};
 
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".
 std::string device_description(int device);

@@ -17,6 +17,9 @@ namespace {
 int device_count() { return 0; }
 void check_device(int) { no_cuda("cuda"); }
 void set_current_device(int) { no_cuda("cuda"); }
+int current_device() { no_cuda("current_device"); }
+DeviceScope::DeviceScope(const char*, int) { no_cuda("DeviceScope"); }
+DeviceScope::~DeviceScope() = default;
 std::string device_description(int) { no_cuda("device_description"); }
 StreamId current_stream() { return 0; }
 void set_current_stream(StreamId) {}

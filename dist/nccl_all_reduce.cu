@@ -23,19 +23,6 @@ namespace advcl::dist {
 
 namespace {
 
-// Makes `device` current for a scope.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    cudaGetDevice(&prev_);
-    if (prev_ != device) ADVCL_CUDA_CHECK("NCCL all-reduce", cudaSetDevice(device));
-  }
-  ~DeviceScope() { cudaSetDevice(prev_); }
-
- private:
-  int prev_ = 0;
-};
-
 class NcclBucketAllReduce : public BucketAllReduce {
  public:
   NcclBucketAllReduce(Communicator& comm, Device device) : mpi_(comm), device_(device) {
@@ -43,18 +30,22 @@ class NcclBucketAllReduce : public BucketAllReduce {
     ncclUniqueId id{};
     if (comm.is_root()) ADVCL_NCCL_CHECK("NCCL set-up", ncclGetUniqueId(&id));
     comm.broadcast(&id, sizeof id, 0, "NCCL unique id");
-    DeviceScope on(device_.index);
+    cuda::DeviceScope on("NCCL all-reduce", device_.index);
     ADVCL_CUDA_CHECK("NCCL set-up", cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     ADVCL_NCCL_CHECK("NCCL set-up", ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
   }
   ~NcclBucketAllReduce() override {
-    DeviceScope on(device_.index);
-    for (auto& [b, s] : started_) {
-      cudaEventDestroy(s.ready);
-      cudaEventDestroy(s.done);
+    try {
+      cuda::DeviceScope on("NCCL all-reduce", device_.index);
+      for (auto& [b, s] : started_) {
+        cudaEventDestroy(s.ready);
+        cudaEventDestroy(s.done);
+      }
+      if (nccl_) ncclCommDestroy(nccl_);
+      if (stream_) cudaStreamDestroy(stream_);
+    } catch (const Error&) {
+      // No throw from a destructor: the process is ending or already failed.
     }
-    if (nccl_) ncclCommDestroy(nccl_);
-    if (stream_) cudaStreamDestroy(stream_);
   }
 
   DType dtype() const override { return DType::Float32; }
@@ -62,7 +53,7 @@ class NcclBucketAllReduce : public BucketAllReduce {
   const char* name() const override { return "NCCL (GPU, float32)"; }
 
   void start(int bucket, Tensor flat) override {
-    DeviceScope on(device_.index);
+    cuda::DeviceScope on("NCCL all-reduce", device_.index);
     if (flat.dtype() != DType::Float32 || !flat.device().is_cuda())
       fail("dist: NCCL bucket ", bucket, " must be a float32 CUDA tensor");
     Started s;
@@ -81,7 +72,7 @@ class NcclBucketAllReduce : public BucketAllReduce {
   }
 
   Tensor finish(int bucket) override {
-    DeviceScope on(device_.index);
+    cuda::DeviceScope on("NCCL all-reduce", device_.index);
     auto it = started_.find(bucket);
     if (it == started_.end()) fail("dist: NCCL bucket ", bucket, " was never started");
     Started s = it->second;
