@@ -3,17 +3,12 @@
 #include <vector>
 
 #include "cuda/launch.cuh"
+#include "cuda/runtime.h"
 #include "cuda/settings.h"
 
 namespace advcl::cuda {
 
 namespace {
-
-int current_device(const char* op) {
-  int d = 0;
-  ADVCL_CUDA_CHECK(op, cudaGetDevice(&d));
-  return d;
-}
 
 // Handles of this thread, by device. Never destroyed: destroying them at
 // thread or process exit can run after the CUDA runtime has shut down.
@@ -26,12 +21,13 @@ thread_local ThreadHandles t_handles;
 }  // namespace
 
 cublasHandle_t cublas_handle() {
-  int d = current_device("cublas_handle");
+  int d = current_device();
   auto& v = t_handles.cublas;
   if (static_cast<int>(v.size()) <= d) v.resize(d + 1, nullptr);
   if (!v[d]) ADVCL_CUBLAS_CHECK("cublas_handle", cublasCreate(&v[d]));
-  // Full FP32 unless TF32 is allowed (cuda/settings.h); set on every fetch
-  // since the setting may change between calls.
+  // TF32 tensor-op math for float32 when allowed (cuda/settings.h: the
+  // default), full FP32 otherwise; set on every fetch since the setting may
+  // change between calls.
   ADVCL_CUBLAS_CHECK("cublas_handle",
                      cublasSetMathMode(v[d], allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   ADVCL_CUBLAS_CHECK("cublas_handle", cublasSetStream(v[d], stream()));
@@ -39,7 +35,7 @@ cublasHandle_t cublas_handle() {
 }
 
 cudnnHandle_t cudnn_handle() {
-  int d = current_device("cudnn_handle");
+  int d = current_device();
   auto& v = t_handles.cudnn;
   if (static_cast<int>(v.size()) <= d) v.resize(d + 1, nullptr);
   if (!v[d]) ADVCL_CUDNN_CHECK("cudnn_handle", cudnnCreate(&v[d]));
