@@ -6,7 +6,7 @@ namespace advcl::cuda {
 
 namespace {
 std::atomic<bool> g_deterministic{true};
-std::atomic<bool> g_tf32{false};
+std::atomic<bool> g_tf32{true};  // cuda/settings.h: on by default
 }  // namespace
 
 void set_deterministic(bool on) { g_deterministic = on; }

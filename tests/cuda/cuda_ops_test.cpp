@@ -49,10 +49,12 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Runs f on `inputs` on the CPU and on the GPU; compares the outputs and the
 // gradients of sum(out * r) (r random) with respect to the inputs marked in
-// `diff`, each within `tol` (relative).
+// `diff`, each within `tol` (relative). TF32 is off meanwhile: float32
+// tolerances hold the GPU to the CPU's full float32 precision.
 void compare(const char* what, const Fn& f, const std::vector<Tensor>& inputs, const std::vector<bool>& diff,
              double tol) {
   SCOPED_TRACE(what);
+  cuda::Tf32Scope fp32(false);
   std::vector<Tensor> cpu, gpu, cpu_leaves, gpu_leaves;
   for (size_t i = 0; i < inputs.size(); ++i) {
     Tensor c = inputs[i].clone(), g = inputs[i].to(kGpu);
@@ -92,12 +94,21 @@ TEST(CudaRuntime, DeviceCountIsZeroWithoutCuda) {
   EXPECT_GE(cuda::device_count(), 0);
 }
 
-TEST(CudaRuntime, SettingsDefaultToReproducibleFullPrecision) {
+// Deterministic cuDNN algorithms and TF32 tensor cores by default (as
+// PyTorch's cuDNN convolutions); Tf32Scope sets TF32 for a scope only.
+TEST(CudaRuntime, SettingsDefaultToDeterministicTf32) {
   EXPECT_TRUE(cuda::deterministic());
-  EXPECT_FALSE(cuda::allow_tf32());
-  cuda::set_allow_tf32(true);
   EXPECT_TRUE(cuda::allow_tf32());
-  cuda::set_allow_tf32(false);
+  {
+    cuda::Tf32Scope fp32(false);
+    EXPECT_FALSE(cuda::allow_tf32());
+    {
+      cuda::Tf32Scope tf32(true);
+      EXPECT_TRUE(cuda::allow_tf32());
+    }
+    EXPECT_FALSE(cuda::allow_tf32());
+  }
+  EXPECT_TRUE(cuda::allow_tf32());
 }
 
 TEST(CudaRuntime, CopiesRoundTripAndZeros) {

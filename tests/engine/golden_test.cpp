@@ -28,6 +28,7 @@
 #include <functional>
 
 #include "cuda/runtime.h"
+#include "cuda/settings.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
@@ -173,6 +174,7 @@ TEST(Golden, FileLoadsAndHasEveryFamily) {
 }
 
 TEST(Golden, Conv2d) {
+  cuda::Tf32Scope fp32(false);  // the GPU's float32 runs are held to float32 tolerances
   struct C {
     const char* name;
     int stride, padding;
@@ -298,6 +300,7 @@ TEST(Golden, ArgmaxAndTopK) {
 }
 
 TEST(Golden, MatmulAndLinear) {
+  cuda::Tf32Scope fp32(false);  // the GPU's float32 runs are held to float32 tolerances
   using V = const std::vector<Tensor>&;
   for (const Precision& r : runs(kSums64)) {
     run_case("matmul.nn", {"a", "b"}, [](V in) { return ops::matmul(in[0], in[1]); }, r);
