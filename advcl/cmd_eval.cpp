@@ -26,7 +26,7 @@ int cmd_eval(int argc, char** argv) {
   double epsilon = 8, step_size = 2;
   int64_t batch_size = 256;
   int threads = 0, workers = 2;
-  std::string device_option = "cpu";
+  DeviceOptions compute;
   bool no_random_start = false;
   method::EvalOptions eval;
   app.add_option("--ckpt", ckpt, "finetuned checkpoint (`advcl finetune`'s last.safetensors)")->required();
@@ -44,8 +44,7 @@ int cmd_eval(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", eval.seed, "seed of the random starts")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: OpenMP default)");
-  app.add_option("--device", device_option, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
-      ->capture_default_str();
+  add_device_options(app, compute);
   app.add_option("--workers", workers, "data loader threads")->capture_default_str();
   app.add_option("--json", json_out, "also write the result to this JSON file");
   try {
@@ -72,7 +71,8 @@ int cmd_eval(int argc, char** argv) {
   apply_threads(threads_only);
 
   std::unique_ptr<method::FinetuneModel> model = method::load_finetuned(ckpt);
-  eval.device = resolve_device(device_option);
+  const ComputeSetup setup = resolve_compute(compute);
+  eval.device = setup.device;
   model->to(eval.device);
   auto ds = load_data(data, data.split);
   if (ds->num_classes != model->num_classes())
@@ -131,7 +131,8 @@ int cmd_eval(int argc, char** argv) {
     std::string text = "{\"checkpoint\": " + json_str(ckpt) + ", \"data\": " + json_str(ds->name) +
                        ", \"images\": " + std::to_string(c.n) + ", \"attack\": " + json_str(what) +
                        ", \"sa\": " + json_num(100 * c.sa()) + ", \"ra\": " + json_num(100 * c.ra()) +
-                       ", \"units\": \"percent\", \"seconds\": " + json_num(secs) + "}\n";
+                       ", \"units\": \"percent\", \"precision\": " + json_str(setup.precision) +
+                       ", \"seconds\": " + json_num(secs) + "}\n";
     try {
       write_file_atomically(json_out, text);
     } catch (const Error& e) {

@@ -62,7 +62,7 @@ int cmd_finetune(int argc, char** argv) {
   std::vector<int64_t> milestones{15, 20};
   int eval_steps = 20;
   bool no_resume = false, no_sync_bn = false;
-  std::string device_option = "cpu";
+  DeviceOptions compute;
   method::FinetuneStepOptions step_opt;
   app.add_option("--mode", mode_str, "slf, alf or aff")->required();
   app.add_option("--ckpt", ckpt, "pretrained checkpoint (`advcl pretrain` or `advcl simclr`)")->required();
@@ -90,8 +90,7 @@ int cmd_finetune(int argc, char** argv) {
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
-  app.add_option("--device", device_option, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
-      ->capture_default_str();
+  add_device_options(app, compute);
   app.add_flag("--no-sync-bn", no_sync_bn, "aff under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   try {
     app.parse(argc, argv);
@@ -138,7 +137,8 @@ int cmd_finetune(int argc, char** argv) {
     fail("--ckpt ", ckpt, ": the encoder takes ", encoder->options().in_channels, "-channel images, --data has ",
          train_ds->channels, " (see --channels)");
   method::FinetuneModel model(std::move(encoder), classes, common.seed);
-  const Device device = resolve_device(device_option);  // where the model lives (batches follow it)
+  const ComputeSetup setup = resolve_compute(compute);
+  const Device device = setup.device;  // where the model lives (batches follow it)
   model.to(device);
   // SLF and ALF train the classifier alone (the encoder stays frozen); AFF trains everything.
   nn::StateDict trained =
@@ -190,6 +190,7 @@ int cmd_finetune(int argc, char** argv) {
   loop.metadata = method::finetune_metadata(model);
   loop.metadata["options"] = report.options_json;
   loop.metadata[kPretrainedKey] = ckpt;
+  loop.metadata["precision"] = setup.precision;
   ResumePoint from = resume_if_any(dir, model, sgd, stage, !no_resume);
   method::FinetuneHistory history;
   if (from.resumed) {

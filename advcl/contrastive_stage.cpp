@@ -26,7 +26,7 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o) {
   app.add_option("--stop-epoch", o.stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
   app.add_flag("--resume", o.resume, "continue from --out's checkpoint (the default when one exists)");
-  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_device_options(app, o.compute);
   app.add_flag("--no-sync-bn", o.no_sync_bn, "under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   app.add_option("--dist-check-every", o.check_every, "under mpirun: check every N steps that all ranks hold the same weights");
 }
@@ -53,7 +53,9 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   }
   r.model_options = mo;
   r.model = std::make_unique<nn::ResNet18>(mo);
-  r.device = resolve_device(o.device);  // under mpirun, "cuda" is the rank's local GPU
+  const ComputeSetup compute = resolve_compute(o.compute);  // under mpirun, "cuda" is the rank's local GPU
+  r.device = compute.device;
+  r.precision = compute.precision;
   r.model->to(r.device);
   r.sgd = std::make_unique<nn::Sgd>(r.model->named_parameters(), nn::SgdOptions{o.lr, o.momentum, o.weight_decay});
   data::LoaderOptions lo;
@@ -74,6 +76,7 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   r.loop.stop_epoch = o.stop_epoch;
   r.loop.metadata = model_metadata(mo);
   r.loop.metadata["options"] = options_json(app);
+  r.loop.metadata["precision"] = r.precision;
   r.from = resume_if_any(*r.dir, *r.model, *r.sgd, r.stage, !o.no_resume);
   if (comm.is_root())
     std::fprintf(stderr, "%s: ResNet-18 width %lld on %s, %lld epochs x %s\n", r.stage.c_str(),

@@ -19,7 +19,7 @@ struct ContrastiveOptions {
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4;
   bool no_resume = false;
   bool resume = false;       // --resume: accepted for the reference's users; resuming is the default
-  std::string device = "cpu";  // cpu, cuda, cuda:N (under mpirun: cuda means this rank's local GPU)
+  DeviceOptions compute;  // --device (under mpirun: cuda means this rank's local GPU) and --precision
   // Data parallel (under mpirun): synchronised batch norm, on by default with
   // more than one rank; --no-sync-bn keeps each rank's statistics local.
   bool no_sync_bn = false;
@@ -33,6 +33,7 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o);
 struct ContrastiveRun {
   std::string stage;
   Device device;
+  std::string precision;  // fp32 or tf32 (recorded in the checkpoints)
   std::unique_ptr<RunDir> dir;
   std::shared_ptr<const data::ImageDataset> data;
   nn::ResNetOptions model_options;

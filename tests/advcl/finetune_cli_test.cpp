@@ -130,6 +130,8 @@ TEST_F(FinetuneCli, SlfLearnsAnEasySyntheticTask) {
   EXPECT_NE(json.find("\"last\": {\"epoch\": 4,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"mode\": \"slf\""), std::string::npos);
   EXPECT_NE(json.find("\"milestones\": [15, 20]"), std::string::npos) << json;
+  // --precision auto on the CPU is fp32, and the checkpoint says so.
+  EXPECT_EQ(load_safetensors(t / "slf/last.safetensors").metadata.at("precision"), "fp32");
 }
 
 TEST_F(FinetuneCli, ResumeGivesTheSameResultAsAnUninterruptedRun) {
@@ -171,6 +173,7 @@ TEST_F(FinetuneCli, EvalOfTheFinetunedCheckpointMatchesTheLastEpoch) {
   ra << "\"ra\": " << cli::json_num(100 * h.last()->ra) << ",";
   EXPECT_NE(json.find(sa.str()), std::string::npos) << json << " vs " << sa.str();
   EXPECT_NE(json.find(ra.str()), std::string::npos) << json << " vs " << ra.str();
+  EXPECT_NE(json.find("\"precision\": \"fp32\""), std::string::npos) << json;
 }
 
 // --attacks picks AutoAttack's stages: one name runs that attack alone, and
