@@ -93,7 +93,7 @@ Tensor Tensor::to(Device dev) const {
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return *this;
   Tensor out = empty(shape(), dt, device());
-  if (device().is_cuda()) {
+  if (on_cuda("Tensor::to", device())) {
     // On the device itself: a batch norm of a float32 model converts its
     // per-channel parameters every call, and must not wait for the host.
     ADVCL_CUDA_ONLY(cuda_ops::convert(raw_data(), dtype(), out.raw_data(), dt, numel()));

@@ -149,7 +149,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
   visit_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* bp = b.defined() ? b.data<T>() : nullptr;
-    if (x.device().is_cuda())
+    if (on_cuda("conv2d", x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>())
@@ -166,7 +166,7 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
   Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (gy.device().is_cuda())
+    if (on_cuda("conv2d", gy.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>())
@@ -183,7 +183,7 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    if (gy.device().is_cuda())
+    if (on_cuda("conv2d", gy.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>())
@@ -208,7 +208,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
                r[2] = Tensor::empty({g.Cout}, gy.dtype(), gy.device());
                visit_float(gy.dtype(), "conv2d", [&](auto tag) {
                  using T = decltype(tag);
-                 if (gy.device().is_cuda())
+                 if (on_cuda("conv2d", gy.device()))
                    ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_bias(g, gy.data<T>(), r[2].data<T>()));
                  else
                    cpu_backward_bias(g, gy.data<T>(), r[2].data<T>());

@@ -69,7 +69,7 @@ Tensor unary(const char* name, const Tensor& x, Op op) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    if (x.device().is_cuda())
+    if (on_cuda(name, x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::unary_forward(op, xp, yp, n));
     else
       parallel_for(n, [&](int64_t i) { yp[i] = op.fwd(xp[i]); });
@@ -82,7 +82,7 @@ Tensor unary(const char* name, const Tensor& x, Op op) {
         using T = decltype(tag);
         const T *xp = xs.data<T>(), *yp = ys.data<T>(), *gp = g.data<T>();
         T* out = gx.data<T>();
-        if (xs.device().is_cuda())
+        if (on_cuda(name, xs.device()))
           ADVCL_CUDA_ONLY(cuda_ops::unary_backward(op, xp, yp, gp, out, n));
         else
           parallel_for(n, [&](int64_t i) { out[i] = op.bwd(xp[i], yp[i], gp[i]); });
@@ -104,7 +104,7 @@ Tensor binary_grad(const char* name, const Op& op, const Tensor& a, const Tensor
     using T = decltype(tag);
     const T *ap = a.data<T>(), *bp = b.data<T>(), *gp = g.data<T>();
     T* out = full.data<T>();
-    if (g.device().is_cuda()) {
+    if (on_cuda(name, g.device())) {
       ADVCL_CUDA_ONLY(cuda_ops::binary_backward(op, idx, ap, bp, gp, out, which, n));
     } else {
       parallel_for(n, [&](int64_t i) {
@@ -128,7 +128,7 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, Op op) {
     using T = decltype(tag);
     const T *ap = a.data<T>(), *bp = b.data<T>();
     T* yp = y.data<T>();
-    if (a.device().is_cuda()) {
+    if (on_cuda(name, a.device())) {
       ADVCL_CUDA_ONLY(cuda_ops::binary_forward(op, idx, ap, bp, yp, n));
     } else if (a.shape() == b.shape()) {
       parallel_for(n, [&](int64_t i) { yp[i] = op.fwd(ap[i], bp[i]); });
@@ -181,7 +181,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* op = out.data<T>();
-    if (x.device().is_cuda()) {
+    if (on_cuda("sum_to", x.device())) {
       ADVCL_CUDA_ONLY(cuda_ops::sum_to(idx, xp, op, n, out.numel()));
     } else {
       for (int64_t i = 0; i < n; ++i) {

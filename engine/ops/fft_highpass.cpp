@@ -76,7 +76,7 @@ Tensor apply_highpass(const Tensor& x, double radius) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    if (x.device().is_cuda()) {
+    if (on_cuda("fft_highpass", x.device())) {
       // An upload the host does not wait for (a plain copy would stall every step).
       Tensor mask = highpass_mask(H, W, radius);
       Tensor keep = Tensor::empty(mask.shape(), DType::UInt8, x.device());

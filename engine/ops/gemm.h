@@ -16,7 +16,7 @@ namespace advcl::ops {
 template <class T>
 void gemm(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (dev.is_cuda()) {
+  if (on_cuda("matmul", dev)) {
     ADVCL_CUDA_ONLY(cuda_ops::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
     return;
   }

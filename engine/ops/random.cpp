@@ -17,7 +17,7 @@ Tensor fill(const Shape& shape, kernels::RandomFill f, DType dtype, Device devic
   auto run = [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(t.raw_data());
-    if (device.is_cuda())
+    if (on_cuda("random fill", device))
       ADVCL_CUDA_ONLY(cuda_ops::random_fill(f, p, n));
     else
       parallel_for(n, [&](int64_t i) { p[i] = static_cast<T>(f(i)); });

@@ -47,7 +47,7 @@ Tensor scaled_sum(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    if (x.device().is_cuda())
+    if (on_cuda(op, x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::sum_along(xp, yp, s, scale));
     else
       parallel_for(s.outer * s.inner, [&](int64_t o) {
@@ -61,7 +61,7 @@ Tensor scaled_sum(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
         using T = decltype(tag);
         const T* gp = g.data<T>();
         T* out = gx.data<T>();
-        if (g.device().is_cuda())
+        if (on_cuda(op, g.device()))
           ADVCL_CUDA_ONLY(cuda_ops::expand_along(gp, out, s, scale));
         else
           parallel_for(s.outer * s.n * s.inner, [&](int64_t i) {
@@ -87,7 +87,7 @@ std::pair<Tensor, Tensor> extreme(const char* op, const Tensor& x, int64_t d, bo
     const T* xp = x.data<T>();
     T* vp = vals.data<T>();
     int64_t* ip = idx.data<int64_t>();
-    if (x.device().is_cuda())
+    if (on_cuda(op, x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::arg_extreme_along(xp, ip, vp, s, sign));
     else
       parallel_for(s.outer * s.inner, [&](int64_t o) {
@@ -110,7 +110,7 @@ Tensor extreme_values(const char* op, const Tensor& x, int64_t dim, bool keepdim
         const T* gp = g.data<T>();
         const int64_t* ip = idx.data<int64_t>();
         T* out = gx.data<T>();
-        if (g.device().is_cuda())
+        if (on_cuda(op, g.device()))
           ADVCL_CUDA_ONLY(cuda_ops::scatter_along(gp, ip, out, s));
         else
           parallel_for(s.outer * s.inner, [&](int64_t o) { out[s.base(o) + ip[o] * s.inner] = gp[o]; });
@@ -150,7 +150,7 @@ TopK topk(const Tensor& x, int64_t k) {
     const T* xp = x.data<T>();
     T* vp = r.values.data<T>();
     int64_t* ip = r.indices.data<int64_t>();
-    if (x.device().is_cuda())
+    if (on_cuda("topk", x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::topk_rows(xp, vp, ip, rows, n, k));
     else
       parallel_for(rows, [&](int64_t i) { kernels::topk_row(xp + i * n, n, k, vp + i * k, ip + i * k); }, 64);
@@ -163,7 +163,7 @@ TopK topk(const Tensor& x, int64_t k) {
         const T* gp = g.data<T>();
         const int64_t* ip = idx.data<int64_t>();
         T* out = gx.data<T>();
-        if (g.device().is_cuda())
+        if (on_cuda("topk", g.device()))
           ADVCL_CUDA_ONLY(cuda_ops::topk_backward(gp, ip, out, rows, n, k));
         else
           parallel_for(rows, [&](int64_t i) {
@@ -189,7 +189,7 @@ Tensor l2_normalize(const Tensor& x, double eps) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    if (x.device().is_cuda())
+    if (on_cuda("l2_normalize", x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::l2_normalize_rows(xp, yp, rows, d, eps));
     else
       parallel_for(rows, [&](int64_t r) { kernels::l2_normalize_row(xp, yp, d, r, eps); }, 64);
@@ -201,7 +201,7 @@ Tensor l2_normalize(const Tensor& x, double eps) {
         using T = decltype(tag);
         const T *xp = xs.data<T>(), *gp = g.data<T>();
         T* out = gx.data<T>();
-        if (xs.device().is_cuda())
+        if (on_cuda("l2_normalize", xs.device()))
           ADVCL_CUDA_ONLY(cuda_ops::l2_normalize_backward(xp, gp, out, rows, d, eps));
         else
           parallel_for(rows, [&](int64_t r) { kernels::l2_normalize_backward_row(xp, gp, out, d, r, eps); }, 64);

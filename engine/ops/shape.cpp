@@ -103,7 +103,7 @@ Tensor index_select(const Tensor& x, const Tensor& indices) {
     using T = decltype(tag);
     const T* xp = static_cast<const T*>(x.raw_data());
     T* yp = static_cast<T*>(y.raw_data());
-    if (x.device().is_cuda()) {
+    if (on_cuda("index_select", x.device())) {
       if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
         ADVCL_CUDA_ONLY(cuda_ops::gather_rows(xp, indices.data<int64_t>(), yp, n, row));
       else
@@ -122,7 +122,7 @@ Tensor index_select(const Tensor& x, const Tensor& indices) {
         const T* gp = g.data<T>();
         T* out = gx.data<T>();
         int64_t n = static_cast<int64_t>(host.size());
-        if (g.device().is_cuda())
+        if (on_cuda("index_select", g.device()))
           ADVCL_CUDA_ONLY(cuda_ops::scatter_add_rows(gp, indices.data<int64_t>(), out, n, row));
         else  // serial: repeated indices add into the same row
           for (int64_t r = 0; r < n; ++r)

@@ -24,7 +24,7 @@ Tensor softmax_impl(const char* op, const Tensor& x, int kind) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    if (x.device().is_cuda())
+    if (on_cuda(op, x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::softmax_rows(xp, yp, rows, C, kind));
     else
       parallel_for(rows, [&](int64_t r) {
@@ -41,7 +41,7 @@ Tensor softmax_impl(const char* op, const Tensor& x, int kind) {
         using T = decltype(tag);
         const T *yp = ys.data<T>(), *gp = g.data<T>();
         T* out = gx.data<T>();
-        if (ys.device().is_cuda())
+        if (on_cuda(op, ys.device()))
           ADVCL_CUDA_ONLY(cuda_ops::softmax_backward_rows(yp, gp, out, rows, C, kind));
         else
           parallel_for(rows, [&](int64_t r) {
@@ -106,7 +106,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
     const T* xp = logits.data<T>();
     const int64_t* lp = labels.data<int64_t>();
     T* out = per_row.data<T>();
-    if (logits.device().is_cuda())
+    if (on_cuda(op, logits.device()))
       ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_rows(xp, lp, out, rows, C, ignore_index));
     else
       parallel_for(rows, [&](int64_t r) {
@@ -131,7 +131,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
                const T* xp = xs.data<T>();
                const int64_t* lp = labels.data<int64_t>();
                T* out = unit.data<T>();
-               if (xs.device().is_cuda())
+               if (on_cuda(op, xs.device()))
                  ADVCL_CUDA_ONLY(cuda_ops::cross_entropy_backward_rows(xp, lp, out, rows, C, ignore_index, 1.0));
                else
                  parallel_for(rows, [&](int64_t r) {
@@ -161,7 +161,7 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KLReduction reduction) 
     using T = decltype(tag);
     const T *ip = input.data<T>(), *tp = target.data<T>();
     T* out = terms.data<T>();
-    if (input.device().is_cuda())
+    if (on_cuda(op, input.device()))
       ADVCL_CUDA_ONLY(cuda_ops::kl_terms(ip, tp, out, n));
     else
       parallel_for(n, [&](int64_t i) { out[i] = static_cast<T>(kernels::kl_elem(ip[i], tp[i])); });
@@ -185,7 +185,7 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KLReduction reduction) 
                const T *ip = is.data<T>(), *tp = ts.data<T>();
                T* gi = needs[0] ? r[0].data<T>() : nullptr;
                T* gt = needs[1] ? r[1].data<T>() : nullptr;
-               if (is.device().is_cuda())
+               if (on_cuda(op, is.device()))
                  ADVCL_CUDA_ONLY(cuda_ops::kl_backward(ip, tp, gi, gt, n, 1.0));
                else
                  parallel_for(n, [&](int64_t i) {
