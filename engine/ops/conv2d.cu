@@ -1,15 +1,24 @@
 // CUDA side of conv2d (engine/ops/conv2d_cuda.h) through cuDNN's
 // convolution API. For each geometry (and dtype, device and settings) the
 // descriptors and the algorithm of each direction are chosen once and
-// cached. The algorithm comes from cuDNN's heuristics (no benchmarking, so
-// the choice is itself deterministic; the first candidate cuDNN accepts at
-// run time is kept); in deterministic mode (cuda/settings.h) only
-// CUDNN_DETERMINISTIC algorithms are taken. Bias and
-// its gradient are our own kernels (the latter a fixed-order block sum).
+// cached. The algorithm is measured (cudnnFind*AlgorithmEx, on the call's
+// own buffers, with a workspace from the caching allocator): the fastest
+// that cuDNN accepts at run time is kept. In deterministic mode
+// (cuda/settings.h) only CUDNN_DETERMINISTIC algorithms are taken; if cuDNN
+// has none for a geometry (it lists none for some float64 directions), the
+// fastest other one runs, with a one-time warning, rather than the op
+// failing. A measured choice is fixed for the process: reruns give the same
+// bits; another process measures again and may settle on another algorithm.
+// Bias and its gradient are our own kernels (the latter a fixed-order block
+// sum).
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "cuda/block_reduce.cuh"
 #include "cuda/device_buffer.cuh"
@@ -29,6 +38,7 @@ constexpr size_t kMaxWorkspace = size_t(2) << 30;
 template <class T> constexpr cudnnDataType_t cudnn_type();
 template <> constexpr cudnnDataType_t cudnn_type<float>() { return CUDNN_DATA_FLOAT; }
 template <> constexpr cudnnDataType_t cudnn_type<double>() { return CUDNN_DATA_DOUBLE; }
+template <class T> constexpr const char* dtype_str() { return sizeof(T) == 4 ? "float32" : "float64"; }
 
 int to_int(int64_t v) {
   if (v < 0 || v > 2147483647) fail("conv2d: size ", v, " does not fit cuDNN's 32-bit sizes");
@@ -57,6 +67,7 @@ using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
 
 std::mutex g_mu;
 std::map<PlanKey, ConvPlan*> g_plans;  // never freed: descriptors are tiny and reused for the whole run
+std::set<std::string> g_warned;        // directions already warned about (under g_mu)
 
 template <class T>
 ConvPlan* make_plan(const ConvGeometry& g, bool tf32) {
@@ -73,7 +84,9 @@ ConvPlan* make_plan(const ConvGeometry& g, bool tf32) {
   ADVCL_CUDNN_CHECK("conv2d", cudnnSetConvolution2dDescriptor(p->conv, to_int(g.pad), to_int(g.pad),
                                                               to_int(g.stride), to_int(g.stride), 1, 1,
                                                               CUDNN_CROSS_CORRELATION, dt));
-  // Float without TF32 must use plain FMA math; cuDNN's default would allow TF32.
+  // Float32 with TF32 (cuda/settings.h): cuDNN's default math, which allows
+  // TF32 tensor cores on Ampere and newer. Without it, plain FMA math, which
+  // excludes them. Float64 has no tensor-core variant to exclude.
   cudnnMathType_t math = dt == CUDNN_DATA_FLOAT && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   ADVCL_CUDNN_CHECK("conv2d", cudnnSetConvolutionMathType(p->conv, math));
   int n, c, h, w;
@@ -88,8 +101,7 @@ ConvPlan* make_plan(const ConvGeometry& g, bool tf32) {
 // The plan for this geometry; the caller holds g_mu while using it.
 template <class T>
 ConvPlan& plan_for(const ConvGeometry& g) {
-  int device = 0;
-  ADVCL_CUDA_CHECK("conv2d", cudaGetDevice(&device));
+  int device = cuda::current_device();
   bool det = cuda::deterministic(), tf32 = cuda::allow_tf32();
   PlanKey key{g.N, g.Cin, g.H, g.W, g.Cout, g.kH, g.kW, g.stride, g.pad, static_cast<int>(cudnn_type<T>()),
               det, tf32, device};
@@ -99,48 +111,89 @@ ConvPlan& plan_for(const ConvGeometry& g) {
 }
 
 // Runs one direction of the convolution with its chosen algorithm; on the
-// first call, chooses it. Candidates come in cuDNN's heuristic order
-// (`heuristic(perfs, &count)`): those reported supported, deterministic in
-// deterministic mode, and within kMaxWorkspace. The first whose workspace
-// query (`workspace(algo, &bytes)`) and run (`run(algo, ws, bytes)`) succeed
-// is kept. A candidate refused with a NOT_SUPPORTED status is passed over:
-// the heuristics can list an algorithm that then declines the geometry or
-// the dtype (double, notably), which must cost a fallback, not the op. Any
-// other failure is an error.
-template <class Perf, int kMaxAlgos, class Algo, class Heuristic, class Workspace, class Run>
-void run_conv(const char* op, const char* what, Chosen<Algo>& chosen, Heuristic heuristic, Workspace workspace,
-              Run run) {
+// first call, chooses it. `find(perfs, &count, ws, bytes)` measures every
+// algorithm (fastest first) with a workspace of `bytes`, sized by asking
+// `workspace(algo, &bytes)` of every algorithm (those needing more than
+// kMaxWorkspace are left out); `heuristic(perfs, &count)` lists cuDNN's
+// guesses, tried after the measured ones in case measuring failed. The first
+// candidate whose workspace query and run (`run(algo, ws, bytes)`) succeed is
+// kept: deterministic ones first in deterministic mode, then any other, with
+// a warning. A candidate refused with a NOT_SUPPORTED status is passed over
+// (the lists can hold an algorithm that then declines the geometry or the
+// dtype, double notably), and the CUDA error such a refusal can leave behind
+// is cleared, or the next launch check would report it as its own. Any other
+// failure is an error.
+template <class Perf, int kMaxAlgos, class Algo, class Heuristic, class Find, class Workspace, class Run>
+void run_conv(const char* op, const char* what, const char* dtype, Chosen<Algo>& chosen, Heuristic heuristic,
+              Find find, Workspace workspace, Run run) {
   if (chosen.done) {
     cuda::DeviceBuffer ws(op, chosen.workspace);
     ADVCL_CUDNN_CHECK(op, run(chosen.algo, ws.get(), chosen.workspace));
     return;
   }
+  const bool det = cuda::deterministic();
+  std::vector<Algo> preferred, others;  // in order; `others` only matter in deterministic mode
+  auto add = [&](const Perf& p, size_t budget) {
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > budget) return;
+    std::vector<Algo>& list = det && p.determinism != CUDNN_DETERMINISTIC ? others : preferred;
+    if (std::find(preferred.begin(), preferred.end(), p.algo) == preferred.end() &&
+        std::find(others.begin(), others.end(), p.algo) == others.end())
+      list.push_back(p.algo);
+  };
+
+  // Measure, with one workspace as large as the largest algorithm within bounds.
+  size_t budget = 0;
+  for (int a = 0; a < kMaxAlgos; ++a) {
+    size_t bytes = 0;
+    if (workspace(static_cast<Algo>(a), &bytes) == CUDNN_STATUS_SUCCESS && bytes <= kMaxWorkspace)
+      budget = std::max(budget, bytes);
+    cudaGetLastError();
+  }
   Perf perfs[kMaxAlgos];
   int count = 0;
-  ADVCL_CUDNN_CHECK(op, heuristic(perfs, &count));
-  const bool det = cuda::deterministic();
-  std::string refused;
-  for (int i = 0; i < count; ++i) {
-    const Perf& p = perfs[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || (det && p.determinism != CUDNN_DETERMINISTIC) || p.memory > kMaxWorkspace)
-      continue;
-    size_t bytes = 0;
-    cudnnStatus_t st = workspace(p.algo, &bytes);
-    if (st == CUDNN_STATUS_SUCCESS) {
-      cuda::DeviceBuffer ws(op, bytes);
-      st = run(p.algo, ws.get(), bytes);
-      if (st == CUDNN_STATUS_SUCCESS) {
-        chosen = {true, p.algo, bytes};
-        return;
-      }
-    }
-    if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED)
-      fail(op, ": cuDNN ", what, " algorithm ", static_cast<int>(p.algo), " failed: ", cudnnGetErrorString(st));
-    refused += (refused.empty() ? "" : ", ") + std::to_string(static_cast<int>(p.algo));
+  {
+    cuda::DeviceBuffer ws(op, budget);
+    cudnnStatus_t st = find(perfs, &count, ws.get(), budget);
+    cudaGetLastError();
+    if (st != CUDNN_STATUS_SUCCESS) count = 0;  // e.g. out of memory while measuring: the heuristics remain
   }
-  fail(op, ": cuDNN offers no ", det ? "deterministic " : "", what, " algorithm for this geometry",
-       refused.empty() ? "" : " (refused at run time: algorithms " + refused + ")",
-       det ? " (try cuda::set_deterministic(false))" : "");
+  for (int i = 0; i < count; ++i) add(perfs[i], budget);
+  count = 0;
+  ADVCL_CUDNN_CHECK(op, heuristic(perfs, &count));
+  for (int i = 0; i < count; ++i) add(perfs[i], kMaxWorkspace);
+
+  std::string refused;
+  auto try_all = [&](const std::vector<Algo>& list) {
+    for (Algo a : list) {
+      size_t bytes = 0;
+      cudnnStatus_t st = workspace(a, &bytes);
+      if (st == CUDNN_STATUS_SUCCESS) {
+        cuda::DeviceBuffer ws(op, bytes);
+        st = run(a, ws.get(), bytes);
+        if (st == CUDNN_STATUS_SUCCESS) {
+          chosen = {true, a, bytes};
+          return true;
+        }
+      }
+      if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED)
+        fail(op, ": cuDNN ", what, " algorithm ", static_cast<int>(a), " failed: ", cudnnGetErrorString(st));
+      cudaGetLastError();
+      refused += (refused.empty() ? "" : ", ") + std::to_string(static_cast<int>(a));
+    }
+    return false;
+  };
+  if (try_all(preferred)) return;
+  if (det && try_all(others)) {
+    std::string key = std::string(what) + " " + dtype;
+    if (g_warned.insert(key).second)
+      std::fprintf(stderr,
+                   "warning: %s: cuDNN has no deterministic %s %s algorithm for a geometry of this run; using "
+                   "algorithm %d, whose results may differ in the last bits from run to run\n",
+                   op, dtype, what, static_cast<int>(chosen.algo));
+    return;
+  }
+  fail(op, ": cuDNN offers no ", what, " algorithm for this ", dtype, " geometry",
+       refused.empty() ? "" : " (refused at run time: algorithms " + refused + ")");
 }
 
 template <class T>
@@ -173,10 +226,14 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
     ConvPlan& p = plan_for<T>(g);
     const T one = 1, zero = 0;
     run_conv<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-        "conv2d", "forward", p.fwd,
+        "conv2d", "forward", dtype_str<T>(), p.fwd,
         [&](cudnnConvolutionFwdAlgoPerf_t* perfs, int* count) {
           return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                         count, perfs);
+        },
+        [&](cudnnConvolutionFwdAlgoPerf_t* perfs, int* count, void* ws, size_t bytes) {
+          return cudnnFindConvolutionForwardAlgorithmEx(h, p.x, x, p.w, w, p.conv, p.y, y,
+                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, count, perfs, ws, bytes);
         },
         [&](cudnnConvolutionFwdAlgo_t a, size_t* bytes) {
           return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, a, bytes);
@@ -200,10 +257,15 @@ void conv2d_backward_data(const ConvGeometry& g, const T* gy, const T* w, T* gx)
   ConvPlan& p = plan_for<T>(g);
   const T one = 1, zero = 0;
   run_conv<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
-      "conv2d backward", "backward-data", p.data,
+      "conv2d backward", "backward-data", dtype_str<T>(), p.data,
       [&](cudnnConvolutionBwdDataAlgoPerf_t* perfs, int* count) {
         return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x,
                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, count, perfs);
+      },
+      [&](cudnnConvolutionBwdDataAlgoPerf_t* perfs, int* count, void* ws, size_t bytes) {
+        return cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, w, p.y, gy, p.conv, p.x, gx,
+                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, count, perfs, ws,
+                                                           bytes);
       },
       [&](cudnnConvolutionBwdDataAlgo_t a, size_t* bytes) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, a, bytes);
@@ -225,10 +287,15 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* g
   ConvPlan& p = plan_for<T>(g);
   const T one = 1, zero = 0;
   run_conv<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
-      "conv2d backward", "backward-weight", p.filter,
+      "conv2d backward", "backward-weight", dtype_str<T>(), p.filter,
       [&](cudnnConvolutionBwdFilterAlgoPerf_t* perfs, int* count) {
         return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w,
                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, count, perfs);
+      },
+      [&](cudnnConvolutionBwdFilterAlgoPerf_t* perfs, int* count, void* ws, size_t bytes) {
+        return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, gy, p.conv, p.w, gw,
+                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, count, perfs,
+                                                             ws, bytes);
       },
       [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* bytes) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, a, bytes);
