@@ -113,6 +113,9 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 }
 
 void check_writable(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    fail(what, ": '", path, "' is a folder; give the name of the file to write");
   std::string tmp;
   int fd = create_temp(path, &tmp);
   if (fd < 0) {

@@ -111,6 +111,10 @@ TEST(AtomicFile, CheckWritableNamesTheOptionAndPath) {
   std::string msg = error_of([&] { check_writable(t / "no/such/folder/r.json", "--json"); });
   EXPECT_NE(msg.find("--json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("no/such/folder/r.json"), std::string::npos) << msg;
+  // A folder where a file is meant: found now, not when the rename fails.
+  std::filesystem::create_directories(t / "out.json");
+  msg = error_of([&] { check_writable(t / "out.json", "--json"); });
+  EXPECT_NE(msg.find("is a folder"), std::string::npos) << msg;
 }
 
 TEST(AtomicFile, FailedAppendLeavesNoHalfLine) {
