@@ -17,8 +17,8 @@
 #             access past a tensor's end is outside its allocation) and
 #             --report-api-errors no (CUDA calls that fail on purpose, such as
 #             a cuDNN algorithm that declines, are not memory errors)
-#   cli       simclr, pseudo-labels, pretrain, SLF, PGD and AutoAttack on the
-#             bundle's Fashion-MNIST test files (no data: the stage fails), once
+#   cli       simclr, pseudo-labels, pretrain, SLF, PGD and AutoAttack on 512 of
+#             the bundle's Fashion-MNIST test images (no data: the stage fails), once
 #             per device in $GPU_CHECK_DEVICES; prints both sides' first losses
 #             and accuracies
 #   bench     ResNet-18 training step at batch 512 and the AdvCL step at batch
@@ -44,7 +44,9 @@ OUT=${OUT:-/tmp/advcl_gpu_out}
 G=/tmp/advcl_gpu             # the unpacked bundle: bin/, lib/, wrap/bin/
 W=/tmp/advcl_gpu_work        # the CLI check's data and runs
 DEVICES=${GPU_CHECK_DEVICES:-cuda cpu}
-GPU_TESTS='Cuda*:Nccl*:*Cuda*:*Gpu*:*GPU*'   # gtest filter: the tests that need a GPU
+# gtest filter: the tests that need a GPU are named so (a GPU test named
+# otherwise still runs in the tests stage, after these, but not in sanitize).
+GPU_TESTS='Cuda*:Nccl*:*Cuda*:*Gpu*:*GPU*:*Device*'
 BINS=(advcl advcl_tests advcl_bench advcl_resnet_bench advcl_step_bench)
 case " $DEVICES " in *" cuda "*) DRY=0 ;; *) DRY=1 ;; esac
 mkdir -p "$OUT"
@@ -95,7 +97,7 @@ fi
 # libraries while the Python process (PyTorch) keeps its own environment.
 mkdir -p "$G/wrap/bin"
 for b in "${BINS[@]}"; do
-  printf '#!/bin/sh\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$LIBPATH" "$G/bin/$b" > "$G/wrap/bin/$b"
+  printf '#!/bin/bash\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$LIBPATH" "$G/bin/$b" > "$G/wrap/bin/$b"
   chmod +x "$G/wrap/bin/$b"
 done
 {
@@ -159,7 +161,7 @@ stage_tests() {
   ours "$G/bin/advcl_tests" --gtest_filter="-$GPU_TESTS" > "$r" 2>&1
   rc_r=$?
   grep -hE '^\[  FAILED  \] [^ ]+ \(|^\[  SKIPPED \] [^ ]+ \(' "$g" "$r" | head -30
-  skips=$(gpu_skips "$g")
+  skips=$(( $(gpu_skips "$g") + $(gpu_skips "$r") ))
   local line="GPU tests $(gtest_counts "$g") ($(status_word $rc_g "$g"), $((t1 - t0)) s)"
   line+="; GPU tests skipped for want of a GPU: $skips"
   line+="; the rest $(gtest_counts "$r") ($(status_word $rc_r "$r"), $((SECONDS - t1)) s)"
@@ -175,16 +177,34 @@ stage_tests() {
 
 stage_sanitize() {
   local cs log=$OUT/sanitize.log rc
-  cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
-  if [ -z "$cs" ]; then note FAIL "compute-sanitizer not found"; return; fi
+  cs=$(command -v compute-sanitizer ||
+       ls /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
+  if [ -z "$cs" ]; then note FAIL "compute-sanitizer not found (PATH, /usr/local/cuda*)"; return; fi
   ours env ADVCL_CUDA_NO_CACHE=1 "$cs" --tool memcheck --report-api-errors no --error-exitcode 99 \
     "$G/bin/advcl_tests" --gtest_filter="$GPU_TESTS" > "$log" 2>&1
   rc=$?
   grep -E '^========= (Invalid|Program hit|Uninitialized|Address|Saved host backtrace|    at )' "$log" | head -20
   tail -5 "$log"
-  local line="memcheck of the GPU tests, cache off: $(status_word $rc "$log")"
-  line+="; $(gtest_counts "$log"); $(grep -E '^========= ERROR SUMMARY' "$log" | tail -1 | sed 's/^========= //')"
-  if [ $rc -eq 0 ]; then note PASS "$line"; else note FAIL "$line"; fi
+  # What this stage judges is memcheck's verdict. Test failures are listed
+  # but judged by the tests stage: with the cache off, a test that counts
+  # device allocations fails by design unless it checks memory_stats().caching.
+  local errors
+  errors=$(grep -E '^========= ERROR SUMMARY' "$log" | tail -1 | sed 's/^========= //')
+  local line="memcheck of the GPU tests, cache off: $(status_word $rc "$log"); ${errors:-no ERROR SUMMARY line}"
+  line+="; tests $(gtest_counts "$log")"
+  local failures
+  failures=$(gtest_failures "$log")
+  [ -n "$failures" ] && line+=" (failed, judged by the tests stage: $failures)"
+  # Under a sanitizer that cannot reach the GPU the tests skip: no verdict.
+  local skips
+  skips=$(gpu_skips "$log")
+  [ "$skips" -ne 0 ] && line+="; GPU tests skipped for want of a GPU: $skips"
+  if { [ $rc -eq 0 ] || [ $rc -eq 1 ]; } && [ "$errors" = "ERROR SUMMARY: 0 errors" ] &&
+     { [ "$DRY" = 1 ] || [ "$skips" -eq 0 ]; }; then
+    note PASS "$line"
+  else
+    note FAIL "$line"
+  fi
 }
 
 first_loss() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()).get("loss", "?"))' "$1" 2>/dev/null || echo "none"; }
@@ -206,21 +226,34 @@ stage_cli() {
     cp .gpu/data/t10k-$f.gz "$W/fm/train-$f.gz"
   done
   local A=$G/bin/advcl rc=0 dev
-  local C=(--data "$W/fm" --dataset fashion-mnist --channels 1 --limit 1024)
+  # Small enough for the CPU side to finish well inside the bound on the
+  # device machine's 16 cores: 512 images, 4 steps of 128 per epoch.
+  local C=(--data "$W/fm" --dataset fashion-mnist --channels 1 --limit 512)
+  # cli_step NAME COMMAND...: one of our commands, timed, its status logged.
+  cli_step() {
+    local name=$1 t=$SECONDS r
+    shift
+    ours "$@"
+    r=$?
+    echo "[$dev] $name: $(status_word $r), $((SECONDS - t)) s"
+    [ $r -eq 0 ] || rc=1
+  }
   {
     for dev in $DEVICES; do
       local o=$W/$dev t0=$SECONDS
       echo "--- $dev"
-      ours "$A" simclr "${C[@]}" --width 16 --epoch 2 --batch-size 128 --device $dev --out $o/simclr --log-every 1 || rc=1
-      ours "$A" pseudo-labels "${C[@]}" --encoder $o/simclr/last.safetensors --k 10,50 --out $o/labels.safetensors || rc=1
-      ours "$A" pretrain "${C[@]}" --labels $o/labels.safetensors --width 16 --epoch 1 --batch-size 128 --device $dev \
-        --out $o/advcl --log-every 1 || rc=1
-      ours "$A" finetune --mode slf --ckpt $o/advcl/last.safetensors "${C[@]}" --epochs 2 --batch-size 128 --lr 0.1 \
-        --test-limit 512 --device $dev --out $o/slf || rc=1
-      ours "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 512 \
-        --attack pgd --device $dev --json $o/pgd.json || rc=1
-      ours "$A" eval --ckpt $o/slf/last.safetensors --data "$W/fm" --dataset fashion-mnist --channels 1 --limit 32 \
-        --attack autoattack --device $dev --json $o/aa.json || rc=1
+      cli_step simclr "$A" simclr "${C[@]}" --width 16 --epoch 2 --batch-size 128 --device "$dev" --out "$o/simclr" \
+        --log-every 1
+      cli_step pseudo-labels "$A" pseudo-labels "${C[@]}" --encoder "$o/simclr/last.safetensors" --k 10,50 \
+        --out "$o/labels.safetensors"
+      cli_step pretrain "$A" pretrain "${C[@]}" --labels "$o/labels.safetensors" --width 16 --epoch 1 --batch-size 128 \
+        --device "$dev" --out "$o/advcl" --log-every 1
+      cli_step finetune "$A" finetune --mode slf --ckpt "$o/advcl/last.safetensors" "${C[@]}" --epochs 1 --batch-size 128 \
+        --lr 0.1 --test-limit 256 --device "$dev" --out "$o/slf"
+      cli_step pgd "$A" eval --ckpt "$o/slf/last.safetensors" --data "$W/fm" --dataset fashion-mnist --channels 1 \
+        --limit 256 --attack pgd --device "$dev" --json "$o/pgd.json"
+      cli_step autoattack "$A" eval --ckpt "$o/slf/last.safetensors" --data "$W/fm" --dataset fashion-mnist --channels 1 \
+        --limit 32 --attack autoattack --device "$dev" --json "$o/aa.json"
       echo "$dev seconds: $((SECONDS - t0))"
     done
   } > "$OUT/cli.log" 2>&1
@@ -231,7 +264,7 @@ stage_cli() {
     echo "$row" | tee -a "$OUT/cli.log"
     rows+="; $row"
   done
-  grep -E "seconds:|error|no time left" "$OUT/cli.log" | tail -8
+  grep -E "^\[(cpu|cuda[:0-9]*)\] [a-z-]+: |seconds:|error|no time left" "$OUT/cli.log" | tail -16
   # A device's row without results means a command failed or ran out of time.
   if [ $rc -ne 0 ] || echo "$rows" | grep -q none; then
     note FAIL "a command failed or ran out of time (cli.log)$rows"
@@ -242,24 +275,31 @@ stage_cli() {
 
 stage_bench() {
   local B=$G/wrap rc=0 extra=0 log=$OUT/bench.log
+  # The GPU run's sizes; a dry run checks the plumbing on the CPU at toy sizes.
+  local dev=cuda rb=512 warm=3 rep=10 ab=512 aw=64 steps=3
+  [ "$DRY" = 1 ] && { dev=cpu rb=8 warm=1 rep=2 ab=8 aw=4 steps=1; }
   cd "$REPO" || return
   {
     # What the first GPU run must measure (bench/README.md), first.
-    echo "--- resnet18 step, batch 512, TF32 on (both)"
-    bounded python3 bench/resnet_step_bench.py --build "$B" --device cuda --batches 512 --warmup 3 --repeat 10 --tf32 on || rc=1
-    echo "--- AdvCL step, width 64, batch 512, TF32 on (both)"
-    bounded python3 bench/advcl_step_bench.py --build "$B" --device cuda --batch 512 --widths 64 --steps 3 --tf32 on || rc=1
+    echo "--- 1: resnet18 step, batch $rb, TF32 on (both)"
+    bounded python3 bench/resnet_step_bench.py --build "$B" --device $dev --batches $rb --warmup $warm --repeat $rep \
+      --tf32 on || rc=1
+    echo "--- 2: AdvCL step, width $aw, batch $ab, TF32 on (both)"
+    bounded python3 bench/advcl_step_bench.py --build "$B" --device $dev --batch $ab --widths $aw --steps $steps \
+      --tf32 on || rc=1
     # Then, in the time left: TF32 off, and the convolutions one by one.
-    echo "--- resnet18 step, batch 512, TF32 off (both)"
-    bounded python3 bench/resnet_step_bench.py --build "$B" --device cuda --batches 512 --warmup 3 --repeat 10 --tf32 off || extra=1
-    echo "--- every ResNet-18 convolution, batch 512, TF32 on (both)"
-    bounded python3 bench/run.py --build "$B" --device cuda --batch 512 --repeat 10 --tf32 on || extra=1
+    echo "--- 3: resnet18 step, batch $rb, TF32 off (both)"
+    bounded python3 bench/resnet_step_bench.py --build "$B" --device $dev --batches $rb --warmup $warm --repeat $rep \
+      --tf32 off || extra=1
+    echo "--- 4: every ResNet-18 convolution, batch $rb, TF32 on (both)"
+    bounded python3 bench/run.py --build "$B" --device $dev --batch $rb --repeat $rep --tf32 on || extra=1
   } > "$log" 2>&1
   grep -vE "^advcl_(bench|resnet_bench|step_bench):" "$log" | tail -40
   local step adv
-  step=$(awk '/^--- resnet18 step, batch 512, TF32 on/ {on = 1} /^--- AdvCL/ {on = 0} on && /^resnet18_step_b512/' "$log" | tr -s ' ')
-  adv=$(awk '/^--- AdvCL/ {on = 1} /^--- resnet18 step, batch 512, TF32 off/ {on = 0} on && /^ *64 /' "$log" | tr -s ' ')
-  local line="TF32 on: resnet18_step_b512 advcl/torch ms ratio: ${step:-none}; AdvCL step w64 b512 advcl/torch s ratio: ${adv:-none}"
+  step=$(awk -v b="resnet18_step_b$rb" '/^--- / {part = $2} part == "1:" && $1 == b' "$log" | tr -s ' ')
+  adv=$(awk -v w="$aw" '/^--- / {part = $2} part == "2:" && $1 == w' "$log" | tr -s ' ' | sed 's/^ //')
+  local line="TF32 on, $dev: ResNet-18 step b$rb (name, advcl ms, torch ms, ratio): ${step:-none}"
+  line+="; AdvCL step b$ab (width, advcl s/step, torch s/step, ratio of the best): ${adv:-none}"
   [ $extra -ne 0 ] && line+="; the extra runs (TF32 off, convolutions) did not all finish"
   if [ $rc -ne 0 ] || [ -z "$step" ] || [ -z "$adv" ]; then note FAIL "$line"; else note PASS "$line"; fi
 }
