@@ -8,11 +8,19 @@
 //
 // Statistics are reduced in two fixed-order levels, deterministic on both
 // devices: a unit's rows are cut into CHUNKS of about kBnChunkValues values
-// (whole rows); each chunk's sums accumulate in the input's precision (float
-// for float32) around a shift (the unit's first value of the channel, which
-// keeps float sums of squares from cancelling), and the chunks combine in
-// double, in chunk order, into plain per-(unit, channel) sums. The sums are
-// what a synchronised mode all-reduces; likewise the backward's two sums.
+// (whole rows); each chunk's sums accumulate in a type Acc around a shift
+// (the unit's first value of the channel, which keeps float sums of squares
+// from cancelling), and the chunks combine in double, in chunk order, into
+// plain per-(unit, channel) sums. The sums are what a synchronised mode
+// all-reduces; likewise the backward's two sums.
+//
+// Acc: a GPU block accumulates in the input's precision (float for float32:
+// each thread sums a few values, the block's tree and the combine are in
+// double), which keeps the kernel memory-bound on every GPU. The CPU loop
+// runs the same functions with Acc = double: a CPU thread sums a whole chunk
+// sequentially, where float would lose digits that the training results
+// (and the multi-rank equivalence tests) depend on, and double costs it
+// little.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -69,30 +77,31 @@ ADVCL_HD T bn_shift(const T* x, const BNLayout& L, int64_t u, int64_t c) {
   return x[(L.first_row(u) * L.C + c) * L.S];
 }
 
-// One value into a chunk's shifted sums (in T: float32 accumulates in float).
-template <class T>
-ADVCL_HD void bn_accumulate(T v, T shift, T& s, T& q) {
-  T d = v - shift;
+// One value into a chunk's shifted sums.
+template <class Acc, class T>
+ADVCL_HD void bn_accumulate(T v, Acc shift, Acc& s, Acc& q) {
+  Acc d = static_cast<Acc>(v) - shift;
   s += d;
   q += d * d;
 }
 
 // One (g, x) pair into a chunk's backward sums: sum(g), sum(g * (x - mean)).
-template <class T>
-ADVCL_HD void bn_accumulate_backward(T g, T x, T mean, T& a, T& b) {
-  a += g;
-  b += g * (x - mean);
+template <class Acc, class T>
+ADVCL_HD void bn_accumulate_backward(T g, T x, Acc mean, Acc& a, Acc& b) {
+  Acc gv = static_cast<Acc>(g);
+  a += gv;
+  b += gv * (static_cast<Acc>(x) - mean);
 }
 
 // A chunk's shifted sums, sequentially (the CPU's partial; a GPU block
 // spreads the same accumulation over its threads). Four accumulators break
 // the dependency chain and let the compiler vectorise.
-template <class T>
-ADVCL_HD void bn_chunk_sums(const T* x, const BNLayout& L, int64_t u, int64_t c, int64_t k, T shift, double& s_out,
+template <class Acc, class T>
+ADVCL_HD void bn_chunk_sums(const T* x, const BNLayout& L, int64_t u, int64_t c, int64_t k, Acc shift, double& s_out,
                             double& q_out) {
   int64_t r0, r1;
   L.chunk_range(u, k, r0, r1);
-  T s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+  Acc s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
   for (int64_t r = r0; r < r1; ++r) {
     const T* p = x + (r * L.C + c) * L.S;
     int64_t j = 0;
@@ -105,12 +114,12 @@ ADVCL_HD void bn_chunk_sums(const T* x, const BNLayout& L, int64_t u, int64_t c,
 }
 
 // A chunk's backward sums, sequentially (as bn_chunk_sums).
-template <class T>
+template <class Acc, class T>
 ADVCL_HD void bn_chunk_backward_sums(const T* g, const T* x, const BNLayout& L, int64_t u, int64_t c, int64_t k,
-                                     T mean, double& a_out, double& b_out) {
+                                     Acc mean, double& a_out, double& b_out) {
   int64_t r0, r1;
   L.chunk_range(u, k, r0, r1);
-  T a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+  Acc a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
   for (int64_t r = r0; r < r1; ++r) {
     int64_t at = (r * L.C + c) * L.S;
     const T *gp = g + at, *xp = x + at;

@@ -101,7 +101,8 @@ ChannelStats unit_stats(const Tensor& x, const BNLayout& L) {
     } else {
       parallel_for(UC * K, [&](int64_t i) {
         int64_t uc = i / K, u = uc / L.C, c = uc % L.C;
-        kernels::bn_chunk_sums(xp, L, u, c, i % K, kernels::bn_shift(xp, L, u, c), ps[i], pq[i]);
+        kernels::bn_chunk_sums<double>(xp, L, u, c, i % K, static_cast<double>(kernels::bn_shift(xp, L, u, c)),
+                                       ps[i], pq[i]);
       }, 2);
       for (int64_t uc = 0; uc < UC; ++uc) {
         int64_t u = uc / L.C, c = uc % L.C;
@@ -146,7 +147,7 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
       std::vector<double> pg(static_cast<size_t>(UC * K)), pgx(pg.size());
       parallel_for(UC * K, [&](int64_t i) {
         int64_t uc = i / K;
-        kernels::bn_chunk_backward_sums(gp, xp, L, uc / C, uc % C, i % K, static_cast<T>(mean[uc]), pg[i], pgx[i]);
+        kernels::bn_chunk_backward_sums<double>(gp, xp, L, uc / C, uc % C, i % K, mean[uc], pg[i], pgx[i]);
       }, 2);
       for (int64_t uc = 0; uc < UC; ++uc) {
         sg[uc] = kernels::bn_combine(pg.data() + uc * K, K);
@@ -237,12 +238,14 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
   Device dev = x.device();
   ChannelStats st;
   if (opt.training) {
-    for (int64_t u = 0; u < L.units(); ++u)
-      if (L.rows(u) * L.S <= 1)
-        fail("batch_norm: training needs more than one value per channel, got input shape ", shape_str(x.shape()),
-             L.units() > 1 ? " (per view or group)" : "");
     st = given ? *given : unit_stats(x, L);
     if (reduce_stats) reduce_stats(st);
+    // After any all-reduce: a rank may hold a single value per channel when
+    // the statistics are global.
+    for (int64_t u = 0; u < L.units(); ++u)
+      if (L.count(u, static_cast<double>(st.count)) <= 1)
+        fail("batch_norm: training needs more than one value per channel, got input shape ", shape_str(x.shape()),
+             L.units() > 1 ? " (per view or group)" : "");
     if (st.sum.numel() != UC || st.sum_sq.numel() != UC)
       fail("batch_norm: statistics of ", st.sum.numel(), " values for ", L.units(), " units of ", L.C, " channels");
     st.sum = on_device_doubles(st.sum, dev);

@@ -1,8 +1,9 @@
 // CUDA side of batch norm (engine/ops/batch_norm_cuda.h). The statistics and
 // the backward's sums take two fixed-order levels: many blocks per channel,
-// one per (unit, channel, chunk), each accumulating in the input's precision
-// and reducing over its threads in a fixed tree; then one thread per (unit,
-// channel) combines the chunks in double, in chunk order (deterministic).
+// one per (unit, channel, chunk), each thread accumulating a few values in
+// the input's precision (float for float32), the block reducing its threads'
+// partials in double in a fixed tree; then one thread per (unit, channel)
+// combines the chunks in double, in chunk order (deterministic).
 // Every per-element and per-channel step is a launch of the same
 // kernels/batch_norm.h functions as the CPU loop.
 #include "cuda/block_reduce.cuh"
@@ -25,7 +26,7 @@ __global__ void chunk_sums_kernel(const T* x, BNLayout L, double* part_s, double
     T s = 0, q = 0;
     const int64_t n = (r1 - r0) * L.S;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
-      kernels::bn_accumulate(x[((r0 + j / L.S) * L.C + c) * L.S + j % L.S], shift, s, q);
+      kernels::bn_accumulate<T>(x[((r0 + j / L.S) * L.C + c) * L.S + j % L.S], shift, s, q);
     const double ds = cuda::block_sum(static_cast<double>(s)), dq = cuda::block_sum(static_cast<double>(q));
     if (threadIdx.x == 0) {
       part_s[i] = ds;
@@ -47,7 +48,7 @@ __global__ void chunk_backward_sums_kernel(const T* g, const T* x, BNLayout L, c
     const int64_t n = (r1 - r0) * L.S;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
       const int64_t at = ((r0 + j / L.S) * L.C + c) * L.S + j % L.S;
-      kernels::bn_accumulate_backward(g[at], x[at], m, a, b);
+      kernels::bn_accumulate_backward<T>(g[at], x[at], m, a, b);
     }
     const double da = cuda::block_sum(static_cast<double>(a)), db = cuda::block_sum(static_cast<double>(b));
     if (threadIdx.x == 0) {

@@ -188,7 +188,9 @@ TEST(BatchNormViews, LayoutChunksCoverEachUnit) {
       for (int64_t k = 0; k < l.chunks(); ++k) {
         int64_t r0, r1;
         l.chunk_range(u, k, r0, r1);
-        if (r1 > r0) EXPECT_EQ(r0, next);
+        if (r1 > r0) {
+          EXPECT_EQ(r0, next);
+        }
         next = std::max(next, r1);
         covered += r1 - r0;
       }
@@ -201,30 +203,43 @@ TEST(BatchNormViews, LayoutChunksCoverEachUnit) {
   EXPECT_EQ(L.count(0, 12345), 12345.0);
 }
 
-// The shifted float32 chunk sums, combined in double, recover the plain
-// sums where unshifted float sums of squares lose them: values around 1000
-// with spread 1 (mean^2 / var = 1e6).
-TEST(BatchNormViews, ShiftedFloatSumsKeepTheVariance) {
-  const int64_t N = 4096, C = 1;
-  Tensor x64 = random_tensor({N, C}, 80, 999, 1001);
-  Tensor x32 = x64.to(DType::Float32);
-  ops::ChannelStats st = ops::batch_norm_stats(x32);
-  std::vector<double> x = x32.to(DType::Float64).to_vector<double>();
+// The GPU's accumulation (float32 within a chunk, around the shift, then the
+// chunks combined in double) recovers the variance where unshifted float sums
+// of squares lose it: values around 1000 with spread 1 (mean^2 / var = 1e6).
+// The CPU op (double within a chunk) agrees with both.
+TEST(BatchNormViews, ShiftedFloatChunkSumsKeepTheVariance) {
+  const int64_t N = 3 * 4096 + 100;  // several chunks, the last partial
+  Tensor x32 = random_tensor({N, 1}, 80, 999, 1001).to(DType::Float32);
+  std::vector<float> xf = x32.to_vector<float>();
+  kernels::BNLayout L{N, 1, 1, N, N};
+  ASSERT_EQ(L.chunks(), 4);
+  float shift = kernels::bn_shift(xf.data(), L, 0, 0);
+  std::vector<double> ps(4), pq(4);
+  for (int64_t k = 0; k < 4; ++k) kernels::bn_chunk_sums<float>(xf.data(), L, 0, 0, k, shift, ps[k], pq[k]);
+  double sum, sum_sq;
+  kernels::bn_combine_stats(ps.data(), pq.data(), 4, shift, static_cast<double>(N), sum, sum_sq);
+
   double s = 0, q = 0;
-  for (double v : x) s += v;
+  for (float v : xf) s += v;
   double mean = s / N;
-  for (double v : x) q += (v - mean) * (v - mean);
+  for (float v : xf) q += (v - mean) * (v - mean);
   double var = q / N;
   double got_mean, got_var;
-  kernels::bn_mean_var(st.sum.to_vector<double>()[0], st.sum_sq.to_vector<double>()[0], static_cast<double>(st.count),
-                       got_mean, got_var);
+  kernels::bn_mean_var(sum, sum_sq, static_cast<double>(N), got_mean, got_var);
   EXPECT_NEAR(got_mean, mean, 1e-6);
   EXPECT_NEAR(got_var / var, 1.0, 1e-4);
+
+  ops::ChannelStats st = ops::batch_norm_stats(x32);  // the CPU op
+  kernels::bn_mean_var(st.sum.to_vector<double>()[0], st.sum_sq.to_vector<double>()[0], static_cast<double>(st.count),
+                       got_mean, got_var);
+  EXPECT_NEAR(got_mean, mean, 1e-9);
+  EXPECT_NEAR(got_var / var, 1.0, 1e-9);
+
   // Without the shift, float sums of squares of ~1e6 lose the variance (~1/3) entirely.
   float fq = 0, fs = 0;
-  for (double v : x) {
-    fs += static_cast<float>(v);
-    fq += static_cast<float>(v) * static_cast<float>(v);
+  for (float v : xf) {
+    fs += v;
+    fq += v * v;
   }
   double naive_var = static_cast<double>(fq) / N - (static_cast<double>(fs) / N) * (static_cast<double>(fs) / N);
   EXPECT_GT(std::fabs(naive_var / var - 1.0), 1e-2) << "the naive sum should be far off here";
