@@ -24,6 +24,7 @@
 #include "cuda/device_buffer.cuh"
 #include "cuda/handles.cuh"
 #include "cuda/settings.h"
+#include "engine/ops/conv2d_algorithms.h"
 #include "engine/ops/conv2d_cuda.h"
 
 namespace advcl::cuda_ops {
@@ -132,13 +133,9 @@ void run_conv(const char* op, const char* what, const char* dtype, Chosen<Algo>&
     return;
   }
   const bool det = cuda::deterministic();
-  std::vector<Algo> preferred, others;  // in order; `others` only matter in deterministic mode
-  auto add = [&](const Perf& p, size_t budget) {
-    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > budget) return;
-    std::vector<Algo>& list = det && p.determinism != CUDNN_DETERMINISTIC ? others : preferred;
-    if (std::find(preferred.begin(), preferred.end(), p.algo) == preferred.end() &&
-        std::find(others.begin(), others.end(), p.algo) == others.end())
-      list.push_back(p.algo);
+  auto perf = [](const Perf& p) {
+    return AlgoPerf{static_cast<int>(p.algo), p.status == CUDNN_STATUS_SUCCESS, p.determinism == CUDNN_DETERMINISTIC,
+                    p.memory};
   };
 
   // Measure, with one workspace as large as the largest algorithm within bounds.
@@ -151,20 +148,23 @@ void run_conv(const char* op, const char* what, const char* dtype, Chosen<Algo>&
   }
   Perf perfs[kMaxAlgos];
   int count = 0;
+  std::vector<AlgoPerf> measured, guessed;
   {
     cuda::DeviceBuffer ws(op, budget);
     cudnnStatus_t st = find(perfs, &count, ws.get(), budget);
     cudaGetLastError();
     if (st != CUDNN_STATUS_SUCCESS) count = 0;  // e.g. out of memory while measuring: the heuristics remain
   }
-  for (int i = 0; i < count; ++i) add(perfs[i], budget);
+  for (int i = 0; i < count; ++i) measured.push_back(perf(perfs[i]));
   count = 0;
   ADVCL_CUDNN_CHECK(op, heuristic(perfs, &count));
-  for (int i = 0; i < count; ++i) add(perfs[i], kMaxWorkspace);
+  for (int i = 0; i < count; ++i) guessed.push_back(perf(perfs[i]));
+  const AlgoOrder order = order_algorithms(measured, budget, guessed, kMaxWorkspace, det);
 
   std::string refused;
-  auto try_all = [&](const std::vector<Algo>& list) {
-    for (Algo a : list) {
+  auto try_all = [&](const std::vector<int>& list) {
+    for (int i : list) {
+      const Algo a = static_cast<Algo>(i);
       size_t bytes = 0;
       cudnnStatus_t st = workspace(a, &bytes);
       if (st == CUDNN_STATUS_SUCCESS) {
@@ -182,8 +182,8 @@ void run_conv(const char* op, const char* what, const char* dtype, Chosen<Algo>&
     }
     return false;
   };
-  if (try_all(preferred)) return;
-  if (det && try_all(others)) {
+  if (try_all(order.preferred)) return;
+  if (try_all(order.fallback)) {
     std::string key = std::string(what) + " " + dtype;
     if (g_warned.insert(key).second)
       std::fprintf(stderr,
