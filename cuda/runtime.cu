@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cuda/check.cuh"
+#include "cuda/device_scope_rule.h"
 #include "cuda/library_versions.h"
 
 namespace advcl::cuda {
@@ -205,7 +206,7 @@ DeviceScope::DeviceScope(const char* op, int device) {
 }
 
 DeviceScope::~DeviceScope() {
-  if (prev_ < 0 || !has_primary_context(prev_)) return;
+  if (prev_ < 0 || device_after_scope(prev_, t_device, has_primary_context(prev_)) != prev_) return;
   if (cudaSetDevice(prev_) == cudaSuccess)
     t_device = prev_;
   else

@@ -4,6 +4,7 @@
 // failing with a message.
 #include <gtest/gtest.h>
 
+#include "cuda/device_scope_rule.h"
 #include "cuda/runtime.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -59,4 +60,13 @@ TEST(DeviceCheck, OpsRefuseATensorOfAnotherDevice) {
   cuda::set_current_device(1);
   EXPECT_EQ(ops::add(a, a).to(Device::cpu()).to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
   cuda::set_current_device(0);
+}
+
+// A DeviceScope switches back only to a device that has a context: switching
+// to one that nothing used would create a context there (on GPU 0, for every
+// rank of a multi-GPU run that allocates on its own GPU).
+TEST(DeviceCheck, ScopesSwitchBackOnlyToADeviceInUse) {
+  EXPECT_EQ(cuda::device_after_scope(0, 3, true), 0);   // device 0 in use: back to it
+  EXPECT_EQ(cuda::device_after_scope(0, 3, false), 3);  // device 0 unused: stay on 3
+  EXPECT_EQ(cuda::device_after_scope(2, 2, false), 2);  // no switch at all
 }
