@@ -312,6 +312,13 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
   return y;
 }
 
+// Eval of an empty batch (a rank's share of a short last batch) is an empty
+// output, as torch gives; training needs values and fails in run().
+bool empty_eval(const Tensor& x, const BatchNormOptions& opt) {
+  check_input(x);
+  return !opt.training && x.size(0) == 0;
+}
+
 BatchNormViews one_view(const Tensor& w, const Tensor& b, const Tensor& running_mean, const Tensor& running_var) {
   return BatchNormViews{{BatchNormParams{w, b, running_mean, running_var}}, {0}, 0};
 }
@@ -330,11 +337,13 @@ Tensor batch_norm_with_stats(const Tensor& x, const Tensor& w, const Tensor& b, 
 
 Tensor batch_norm(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt) {
+  if (empty_eval(x, opt)) return Tensor::empty(x.shape(), x.dtype(), x.device());
   return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0), nullptr, {}, nullptr);
 }
 
 Tensor batch_norm_views(const Tensor& x, const BatchNormViews& views, BatchNormOptions opt,
                         const ReduceStats& reduce_stats, ReduceSums reduce_backward_sums) {
+  if (empty_eval(x, opt)) return Tensor::empty(x.shape(), x.dtype(), x.device());
   BNLayout L = make_layout(x, static_cast<int64_t>(views.view_set.size()), views.group_rows);
   return run(x, views, opt, L, nullptr, reduce_stats, reduce_backward_sums);
 }

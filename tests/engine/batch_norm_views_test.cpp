@@ -172,6 +172,21 @@ TEST(BatchNormViews, Errors) {
   }
 }
 
+// An empty batch (a rank's share of a short last batch) in eval mode gives an
+// empty output; training on it is an error.
+TEST(BatchNormViews, EmptyBatch) {
+  ops::BatchNormViews v;
+  v.sets = {random_set(3, 90)};
+  v.view_set = {0, 0};
+  Tensor x = Tensor::empty({0, 3, 2, 2}, DType::Float64);
+  EXPECT_EQ(ops::batch_norm_views(x, v, {false, 0.1, 1e-5}).shape(), x.shape());
+  EXPECT_EQ(ops::batch_norm(x, v.sets[0].weight, v.sets[0].bias, v.sets[0].running_mean, v.sets[0].running_var,
+                            {false, 0.1, 1e-5})
+                .shape(),
+            x.shape());
+  EXPECT_THROW(ops::batch_norm_views(x, v, {true, 0.1, 1e-5}), Error);
+}
+
 // The layout: units, rows, chunk ranges cover each unit exactly once.
 TEST(BatchNormViews, LayoutChunksCoverEachUnit) {
   kernels::BNLayout L{30, 2, 700, 15, 4};  // 2 views of 15 rows, groups 4,4,4,3; 5 rows per chunk
