@@ -204,9 +204,9 @@ int cmd_finetune(int argc, char** argv) {
   report.epochs_done = from.loader.epoch;
   loop.metadata[kHistoryKey] = history.encode();
   if (root)
-    std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %lld steps, batch %lld, lr %g, %s params trained\n",
-                 mode, static_cast<long long>(classes), static_cast<long long>(epochs),
-                 static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(batch_size), lr,
+    std::fprintf(stderr, "finetune %s: %lld classes, %lld epochs x %s, lr %g, %s params trained\n", mode,
+                 static_cast<long long>(classes), static_cast<long long>(epochs),
+                 steps_text(train_ds->n, batch_size, loader.batches_per_epoch()).c_str(), lr,
                  step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier");
   if (comm.distributed() && root)
     std::fprintf(stderr, "finetune %s: data parallel over %d ranks, %lld images each per step%s\n", mode, comm.size(),

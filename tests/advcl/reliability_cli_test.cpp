@@ -328,6 +328,14 @@ TEST_F(ReliabilityCli, BatchLargerThanTheDataSetIsReportedAsItIs) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("1 step of 64 images"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("steps of 100 images"), std::string::npos) << r.output;
+  // finetune said "1 steps, batch 100".
+  Result ft = run({"finetune", "--mode", "slf", "--ckpt", t / "run/last.safetensors", "--data", t / "data",
+                   "--dataset", "mnist", "--size", "8", "--out", t / "ft", "--epochs", "1", "--batch-size", "100",
+                   "--eval-steps", "0", "--attack-steps", "0", "--test-limit", "8", "--workers", "0",
+                   "--log-every", "0"},
+                  t / "ft.log");
+  EXPECT_EQ(ft.code, 0) << ft.output;
+  EXPECT_NE(ft.output.find("1 step of 64 images (--batch-size 100 is larger"), std::string::npos) << ft.output;
 }
 
 TEST_F(ReliabilityCli, DamagedPngAndEmptyClassFolderAreRefused) {
