@@ -31,8 +31,9 @@
 # "<stage>: PASS|FAIL ...". A part cut off by the bound is a failure.
 # The exit status is 0 only when every stage asked for passed.
 #
-# GPU_CHECK_DEVICES=cpu is a dry run without a GPU (the tests stage then lets
-# the GPU tests skip, the cli stage runs on the CPU only).
+# GPU_CHECK_DEVICES=cpu is a dry run without a GPU: the tests and sanitize
+# stages then let the GPU tests skip, the cli stage runs on the CPU only, the
+# bench stage on the CPU at toy sizes.
 #
 # Our libraries (.gpu's lib/ and the CUDA ones found here) are put on
 # LD_LIBRARY_PATH for our own commands only: PyTorch, in the bench stage,
