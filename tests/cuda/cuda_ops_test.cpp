@@ -162,7 +162,9 @@ TEST(CudaRuntime, TensorsGoThroughTheCachingAllocator) {
   // Same size again: served from the cache (unless ADVCL_CUDA_NO_CACHE=1
   // turned it off, as gpu_check.sh's sanitize stage does).
   { Tensor t = Tensor::empty({1000}, DType::Float32, kGpu); }
-  if (after_free.caching) EXPECT_EQ(cuda::memory_stats(0).raw_allocs, after_free.raw_allocs);
+  if (after_free.caching) {
+    EXPECT_EQ(cuda::memory_stats(0).raw_allocs, after_free.raw_allocs);
+  }
   cuda::empty_cache();
   EXPECT_LE(cuda::memory_stats(0).reserved, after_free.reserved);
   EXPECT_NE(cuda::memory_summary(0).find("allocated"), std::string::npos);
