@@ -102,7 +102,8 @@ ComputeSetup resolve_compute(const DeviceOptions& o) {
   c.device = device_from_option(o.device);
   c.precision = precision_for(o.precision, c.device);  // checked before a GPU is touched
   c = {resolve_device(o.device), c.precision};
-  cuda::set_allow_tf32(c.precision == "tf32");
+  // The setting is the GPU's; a CPU run leaves it alone (it has no effect there).
+  if (c.device.is_cuda()) cuda::set_allow_tf32(c.precision == "tf32");
   std::fprintf(stderr, "device: %s, precision %s\n", c.device.str().c_str(), c.precision.c_str());
   return c;
 }

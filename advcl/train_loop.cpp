@@ -12,7 +12,9 @@
 #include "advcl/parse_number.h"
 #include "dist/communicator.h"
 #include "engine/counters.h"
+#include "engine/finite_check.h"
 #include "engine/ops.h"
+#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 
 namespace advcl::cli {
@@ -52,9 +54,41 @@ int stop_requested() {
 // model, so any of them can resume from what it wrote.
 bool writer() { return dist::world().is_root(); }
 
-void save(const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
+// What a divergence message says about the checkpoint left on disk.
+std::string kept_checkpoint(const RunDir& dir) {
+  return dir.has_checkpoint() ? "the last good checkpoint is " + dir.last_checkpoint() + " (kept unchanged)"
+                              : "no checkpoint was written (none holds finite values)";
+}
+
+const char* const kAnomalyHint = " (rerun with --detect-anomaly to name the op that first produced it)";
+
+// Every tensor a checkpoint holds: the model's state (parameters and
+// buffers, e.g. batch-norm running statistics) and the momentum buffers.
+std::vector<std::pair<std::string, Tensor>> checkpoint_tensors(const nn::Module& model, const nn::Sgd& sgd) {
+  std::vector<std::pair<std::string, Tensor>> all;
+  for (const nn::NamedTensor& t : model.state_dict()) all.emplace_back(t.name, t.tensor);
+  for (const auto& [name, buf] : sgd.momentum_buffers()) all.emplace_back("optim.momentum." + name, buf);
+  return all;
+}
+
+// Fails, naming the first tensor, if the model or optimiser state holds inf
+// or NaN: a loss can stay finite while a running variance overflows. One
+// host read; every rank checks (they hold the same state), so all stop together.
+void check_state_finite(const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt, const RunDir& dir,
+                        int64_t epoch, int64_t global_step, const std::string& when) {
+  std::vector<std::string> bad = non_finite_names(checkpoint_tensors(model, sgd));
+  if (bad.empty()) return;
+  fail(opt.stage, ": ", bad.front(), bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more tensors)" : "",
+       " became non-finite (inf or NaN) by epoch ", epoch, " step ", global_step, " (", when, "): the run diverged; ",
+       kept_checkpoint(dir), opt.detect_anomaly ? "" : kAnomalyHint);
+}
+
+void save(const RunDir& dir, const nn::Module& model, const nn::Sgd& sgd, const LoopOptions& opt,
           const std::map<std::string, std::string>& metadata, data::LoaderState next, int64_t global_step,
           const std::string& path) {
+  // Never replace a finite checkpoint with a diverged one.
+  check_state_finite(model, sgd, opt, dir, next.batch == 0 ? next.epoch : next.epoch + 1, global_step,
+                     "checked before writing " + path + ", which was not written");
   if (!writer()) return;
   nn::CheckpointInfo info;
   info.epoch = next.epoch;  // completed epochs when next.batch == 0
@@ -93,11 +127,16 @@ ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, co
   ResumePoint p;
   if (!resume || !dir.has_checkpoint()) return p;
   std::string path = dir.last_checkpoint();
+  {
+    // The stage first: a folder of another stage's run is named as such, not
+    // as a list of missing tensors.
+    const std::map<std::string, std::string> md = load_safetensors(path).metadata;
+    auto st = md.find("stage");
+    if (st == md.end() || st->second != stage)
+      fail("--out ", dir.path(), ": this folder holds a ", st == md.end() ? "non-advcl" : st->second, " run (", path,
+           "), not a ", stage, " run; choose another --out");
+  }
   nn::CheckpointInfo info = nn::load_checkpoint(path, model, &sgd);
-  auto st = info.metadata.find("stage");
-  if (st == info.metadata.end() || st->second != stage)
-    fail(path, ": this checkpoint is from stage '", st == info.metadata.end() ? "?" : st->second,
-         "', not '", stage, "'; use another --out or --no-resume");
   p.loader = {meta_int(info, "loader_epoch", path), meta_int(info, "loader_batch", path)};
   p.global_step = info.step;
   p.resumed = true;
@@ -132,7 +171,7 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
       std::map<std::string, double> host = method::read_values(sums);
       if (auto* bad = first_non_finite(host))
         fail(opt.stage, ": ", bad->first, " became ", bad->second, " at epoch ", epoch, " between step ",
-             first_unchecked, " and step ", through, "; the last good checkpoint is ", dir.last_checkpoint());
+             first_unchecked, " and step ", through, "; ", kept_checkpoint(dir), opt.detect_anomaly ? "" : kAnomalyHint);
       first_unchecked = through + 1;
       return host;
     };
@@ -140,8 +179,17 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
     while (loader.next(batch)) {
       double rate = lr(epoch, batch.index, nb);
       sgd.set_lr(rate);
-      method::StepValues values = step(batch, global_step);
+      method::StepValues values;
+      try {
+        values = step(batch, global_step);
+      } catch (const AnomalyError& e) {  // (--detect-anomaly) the op that first made inf/NaN
+        fail(opt.stage, ": ", e.what(), ", at epoch ", epoch, " step ", batch.index + 1, "; ", kept_checkpoint(dir));
+      }
       ++global_step;
+      // In anomaly mode the state is checked after every step too: an
+      // optimizer update or a running statistic is not a recorded op.
+      if (opt.detect_anomaly)
+        check_state_finite(model, sgd, opt, dir, epoch, global_step, "after this step's update");
       ++steps;
       {
         NoGradGuard no_grad;
@@ -164,7 +212,7 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
         std::map<std::string, double> host = method::read_values(values);
         if (auto* bad = first_non_finite(host))
           fail(opt.stage, ": ", bad->first, " became ", bad->second, " at epoch ", epoch, " step ", batch.index + 1,
-               "; the last good checkpoint is ", dir.last_checkpoint());
+               "; ", kept_checkpoint(dir), opt.detect_anomaly ? "" : kAnomalyHint);
         std::ostringstream os;
         std::map<std::string, std::string> fields{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                   {"step", std::to_string(global_step)}, {"lr", json_num(rate)}};
@@ -186,12 +234,12 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
       if (writer()) progress.step(epoch, batch.index, batch.size(), line, opt.log_every, batch.index + 1 == nb);
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb) {
         checked_sums(batch.index + 1);
-        save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+        save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
       }
       if (batch.index + 1 < nb)  // (after an epoch's last step, the epoch's end comes first)
         if (int sig = stop_requested()) {
           checked_sums(batch.index + 1);
-          save(model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+          save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
           throw_interrupted(opt, sig, global_step, dir);
         }
     }
@@ -199,12 +247,14 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
     std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
                                                {"epoch_seconds", json_num(progress.epoch_seconds())}};
     for (auto& [k, v] : totals) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
+    // The run's arithmetic (--precision) beside its epoch figures, so a metrics file says how they were made.
+    if (auto p = metadata.find("precision"); p != metadata.end()) summary["precision"] = json_str(p->second);
     if (writer()) dir.log_metrics(summary);
     if (opt.on_epoch_end)
       for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;
-    save(model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
+    save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.last_checkpoint());
     if (opt.save_epoch > 0 && epoch % opt.save_epoch == 0)
-      save(model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
+      save(dir, model, sgd, opt, metadata, {epoch, 0}, global_step, dir.epoch_checkpoint(epoch));
     if (writer())
       std::fprintf(stderr, "[%s] epoch %lld done in %.1fs; checkpoint %s\n", opt.stage.c_str(),
                  static_cast<long long>(epoch), progress.epoch_seconds(), dir.last_checkpoint().c_str());

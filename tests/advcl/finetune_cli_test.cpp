@@ -132,6 +132,8 @@ TEST_F(FinetuneCli, SlfLearnsAnEasySyntheticTask) {
   EXPECT_NE(json.find("\"milestones\": [15, 20]"), std::string::npos) << json;
   // --precision auto on the CPU is fp32, and the checkpoint says so.
   EXPECT_EQ(load_safetensors(t / "slf/last.safetensors").metadata.at("precision"), "fp32");
+  std::string metrics = read("slf/metrics.jsonl");
+  EXPECT_NE(metrics.find("\"precision\": \"fp32\""), std::string::npos) << metrics;
 }
 
 TEST_F(FinetuneCli, ResumeGivesTheSameResultAsAnUninterruptedRun) {
