@@ -3,13 +3,32 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <atomic>
+
+#include "engine/finite_check.h"
 #include "engine/ops/elementwise.h"
 
 namespace advcl {
 
 namespace {
 thread_local bool g_grad_mode = true;
+// Process-wide: worker threads (OpenMP, the loader) run ops for the same step.
+std::atomic<bool> g_detect_anomaly{false};
+
+// The anomaly check of one op's output (forward) or input gradient (backward).
+void check_anomaly(const Tensor& t, const std::string& op, const char* what) {
+  if (!t.defined() || all_finite(t)) return;
+  throw AnomalyError("anomaly: op '" + op + "' produced a non-finite value (inf or NaN) in " + what + " of shape " +
+                         shape_str(t.shape()) + "; it is the first op whose result was not finite",
+                     op);
 }
+}  // namespace
+
+void set_detect_anomaly(bool on) { g_detect_anomaly.store(on, std::memory_order_relaxed); }
+bool detect_anomaly_enabled() { return g_detect_anomaly.load(std::memory_order_relaxed); }
+
+DetectAnomalyGuard::DetectAnomalyGuard() : previous_(detect_anomaly_enabled()) { set_detect_anomaly(true); }
+DetectAnomalyGuard::~DetectAnomalyGuard() { set_detect_anomaly(previous_); }
 
 bool grad_mode_enabled() { return g_grad_mode; }
 
@@ -24,6 +43,7 @@ bool needs_graph(const std::vector<Tensor>& inputs) {
 }
 
 void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn) {
+  if (detect_anomaly_enabled()) check_anomaly(out, name, "its output");
   auto node = std::make_shared<Node>();
   node->name = name;
   node->inputs = std::move(inputs);
@@ -34,7 +54,7 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
 
 void record_nondifferentiable(Tensor& out, const char* name, std::vector<Tensor> inputs) {
   if (!needs_graph(inputs)) return;
-  record(out, name, std::move(inputs), nullptr);
+  record(out, name, std::move(inputs), nullptr);  // (checked there in anomaly mode)
   out.grad_fn()->differentiable = false;
 }
 
@@ -157,6 +177,11 @@ std::unordered_map<TensorImpl*, Tensor> run(const Tensor& output, const Tensor& 
       Tensor g = git->second;
       if (!targets || !targets->count(t)) grads.erase(git);  // free intermediate gradients early
       std::vector<Tensor> in_grads = node->backward(g, needs);
+      if (detect_anomaly_enabled())
+        for (size_t i = 0; i < needs.size(); ++i)
+          if (needs[i] && i < in_grads.size())
+            check_anomaly(in_grads[i], node->name, ("the gradient of its input " + std::to_string(i) +
+                                                    " (backward)").c_str());
       for (size_t i = 0; i < needs.size(); ++i)
         if (needs[i] && i < in_grads.size() && in_grads[i].defined())
           accumulate(grads, node->inputs[i].get(), in_grads[i], *node);

@@ -31,6 +31,35 @@ struct Node {
   bool released = false;       // its saved tensors were freed by a backward pass
 };
 
+// Anomaly detection (as torch.autograd.detect_anomaly): while on, every op
+// that records a node has its output checked for inf/NaN when it is made,
+// and every backward function its input gradients, and the first non-finite
+// value stops the computation with an AnomalyError naming the op. Each check
+// reads one number back to the host, so this is for finding where a run
+// diverged (`--detect-anomaly`), not for normal training; off, it costs one
+// flag test per recorded op.
+void set_detect_anomaly(bool on);
+bool detect_anomaly_enabled();
+
+// Thrown by the anomaly checks; `op` is the op's name ("conv2d", ...).
+class AnomalyError : public Error {
+ public:
+  AnomalyError(const std::string& what, std::string op) : Error(what), op(std::move(op)) {}
+  std::string op;
+};
+
+// Turns anomaly detection on for its lifetime (nestable).
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard();
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // True when gradient recording is on (it is, outside a NoGradGuard).
 bool grad_mode_enabled();
 
