@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/finite_check.h"
 #include "engine/safetensors.h"
 
 namespace advcl::nn {
@@ -11,6 +12,10 @@ namespace advcl::nn {
 namespace {
 
 const std::string kMomentumPrefix = "optim.momentum.";
+// How many momentum buffers the optimiser had when the file was written (the
+// parameters that had stepped), so that a load can tell a file that lost
+// some of them from one written before they existed.
+const char* const kMomentumCountKey = "optim.momentum_buffers";
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
@@ -55,6 +60,37 @@ int64_t parse_int(const std::string& path, const std::map<std::string, std::stri
 
 }  // namespace
 
+namespace {
+
+// The resume load is as strict as the weights load: the file must hold the
+// momentum buffer of every parameter that had stepped when it was written
+// (their count is in the metadata), so that a resumed run continues exactly;
+// a file that lost some is refused, naming the trained parameters without one.
+// Files without the count (written before it was recorded) must hold a buffer
+// for every trained parameter, or none (an optimiser that had not stepped, or
+// ran without momentum).
+void check_momentum_complete(const std::string& path, const std::map<std::string, std::string>& md,
+                             const std::map<std::string, Tensor>& momentum, const Sgd& optimizer) {
+  std::vector<std::string> without;
+  for (const NamedTensor& p : optimizer.params())
+    if (!momentum.count(p.name)) without.push_back(p.name);
+  auto it = md.find(kMomentumCountKey);
+  if (it != md.end()) {
+    const int64_t saved = parse_int(path, md, kMomentumCountKey);
+    if (saved == static_cast<int64_t>(momentum.size())) return;
+    fail("checkpoint ", path, ": the optimizer state is incomplete: ", saved, " momentum buffers (",
+         kMomentumPrefix, "*) were saved, the file holds ", momentum.size(),
+         without.empty() ? std::string() : "; trained parameters without one: " + list(without),
+         "; resuming would not continue the run exactly (use --no-resume to start afresh)");
+  }
+  if (momentum.empty() || without.empty()) return;
+  fail("checkpoint ", path, ": the optimizer state is incomplete: ", without.size(), " of the ",
+       optimizer.params().size(), " trained parameters have no momentum buffer (", kMomentumPrefix, "*): ",
+       list(without), "; resuming would not continue the run exactly (use --no-resume to start afresh)");
+}
+
+}  // namespace
+
 LoadOptions LoadOptions::encoder_from_pretraining(int bn_set) {
   LoadOptions o;
   o.only_prefixes = {"conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."};
@@ -63,14 +99,29 @@ LoadOptions LoadOptions::encoder_from_pretraining(int bn_set) {
   return o;
 }
 
-void load_state_dict(Module& model, const std::map<std::string, Tensor>& tensors, const LoadOptions& options,
-                     const std::string& source) {
+namespace {
+
+// "a (and 3 more: b, c, d)": the first of `names`, then the rest.
+std::string first_and_rest(const std::vector<std::string>& names) {
+  std::string r = names.front();
+  if (names.size() > 1) {
+    std::vector<std::string> rest(names.begin() + 1, names.end());
+    r += " (and " + std::to_string(rest.size()) + " more: " + list(rest, 8) + ")";
+  }
+  return r;
+}
+
+// load_state_dict, and for a file (`exact_dtypes`) also refusing a floating
+// tensor stored in another precision than the model's.
+void load_tensors(Module& model, const std::map<std::string, Tensor>& tensors, const LoadOptions& options,
+                  const std::string& source, bool exact_dtypes) {
   std::map<std::string, Tensor> expect;
   for (const NamedTensor& t : model.state_dict())
     if (wanted(t.name, options.only_prefixes)) expect[t.name] = t.tensor;
 
   std::vector<std::string> unexpected, misshaped;
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source)
+  std::vector<std::string> copied_names;          // the file's name of each copy's source
   std::set<std::string> found;
   for (const auto& [file_name, value] : tensors) {
     if (starts_with(file_name, "optim.")) continue;  // optimiser state, not the model's
@@ -93,8 +144,15 @@ void load_state_dict(Module& model, const std::map<std::string, Tensor>& tensors
                           shape_str(dst.shape()) + ")");
       continue;
     }
+    if (exact_dtypes && value.dtype() != dst.dtype()) {
+      misshaped.push_back(file_name + " (" + dtype_name(value.dtype()) + " in the file, the model's " + name + " is " +
+                          dtype_name(dst.dtype()) + "; a checkpoint stores the model's own dtype: convert the file "
+                          "deliberately if this is intended)");
+      continue;
+    }
     found.insert(name);
     copies.emplace_back(dst, value);
+    copied_names.push_back(file_name);
   }
   std::vector<std::string> missing;
   for (const auto& [name, t] : expect)
@@ -109,17 +167,33 @@ void load_state_dict(Module& model, const std::map<std::string, Tensor>& tensors
     if (!misshaped.empty()) os << " mismatched tensors (" << misshaped.size() << "): " << list(misshaped) << ".";
     fail(os.str());
   }
+  // A diverged model (inf/NaN weights or statistics) must not load as if it
+  // were one: it evaluates to chance, or resumes into the same failure.
+  // (Only the tensors loaded: a skipped BN set does not matter.) One read.
+  std::vector<Tensor> sources;
+  for (auto& c : copies) sources.push_back(c.second);
+  std::vector<std::string> bad;
+  for (size_t i : non_finite_tensors(sources)) bad.push_back(copied_names[i]);
+  if (!bad.empty())
+    fail(source, ": ", first_and_rest(bad), " holds non-finite values (inf or NaN); this is a diverged model, refused");
   for (auto& [dst, src] : copies) {
     Tensor d = dst;
     d.copy_(src.to(d.device()));
   }
 }
 
+}  // namespace
+
+void load_state_dict(Module& model, const std::map<std::string, Tensor>& tensors, const LoadOptions& options,
+                     const std::string& source) {
+  load_tensors(model, tensors, options, source, /*exact_dtypes=*/false);
+}
+
 void save_checkpoint(const std::string& path, const Module& model, const Sgd* optimizer, const CheckpointInfo& info) {
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const NamedTensor& t : model.state_dict()) tensors.emplace_back(t.name, t.tensor);
   std::map<std::string, std::string> md = info.metadata;
-  for (const char* reserved : {"format", "format_version", "epoch", "step", "optim.lr"})
+  for (const char* reserved : {"format", "format_version", "epoch", "step", "optim.lr", kMomentumCountKey})
     if (info.metadata.count(reserved)) fail("save_checkpoint ", path, ": metadata key '", reserved, "' is reserved");
   md["format"] = kCheckpointFormat;
   md["format_version"] = std::to_string(kCheckpointVersion);
@@ -131,7 +205,13 @@ void save_checkpoint(const std::string& path, const Module& model, const Sgd* op
     lr << optimizer->lr();
     md["optim.lr"] = lr.str();
     for (const auto& [name, buf] : optimizer->momentum_buffers()) tensors.emplace_back(kMomentumPrefix + name, buf);
+    md[kMomentumCountKey] = std::to_string(optimizer->momentum_buffers().size());
   }
+  // Never a diverged model on disk: the caller keeps the previous file.
+  std::vector<std::string> bad = non_finite_names(tensors);
+  if (!bad.empty())
+    fail("save_checkpoint ", path, ": ", first_and_rest(bad),
+         " holds non-finite values (inf or NaN); not written (the previous file, if any, is unchanged)");
   save_safetensors(path, tensors, md);
 }
 
@@ -146,11 +226,19 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Sgd* opti
       fail("checkpoint ", path, ": format_version ", version, " is not supported (this build reads 1..",
            kCheckpointVersion, ")");
   }
-  load_state_dict(model, file.tensors, options, "checkpoint " + path);
+  load_tensors(model, file.tensors, options, "checkpoint " + path, /*exact_dtypes=*/true);
   if (optimizer && options.optimizer_state) {
     std::map<std::string, Tensor> momentum;
+    std::vector<std::pair<std::string, Tensor>> named;
     for (const auto& [name, t] : file.tensors)
-      if (starts_with(name, kMomentumPrefix)) momentum[name.substr(kMomentumPrefix.size())] = t;
+      if (starts_with(name, kMomentumPrefix)) {
+        momentum[name.substr(kMomentumPrefix.size())] = t;
+        named.emplace_back(name, t);
+      }
+    check_momentum_complete(path, file.metadata, momentum, *optimizer);
+    std::vector<std::string> bad = non_finite_names(named);
+    if (!bad.empty())
+      fail("checkpoint ", path, ": ", first_and_rest(bad), " holds non-finite values (inf or NaN); refused");
     try {
       optimizer->set_momentum_buffers(momentum);
     } catch (const Error& e) {

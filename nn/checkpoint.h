@@ -7,7 +7,7 @@
 // their own dtype: float32 for a float32 model, int64 for num_batches_tracked.
 // Momentum buffers are `optim.momentum.<parameter name>`.
 // Metadata (all strings): format = "advcl.checkpoint", format_version = "1",
-// epoch, step, optim.lr, plus the caller's entries (options as JSON, RNG seed
+// epoch, step, optim.lr, optim.momentum_buffers, plus the caller's entries (options as JSON, RNG seed
 // and counters: our generator is counter-based, so (seed, step) is its whole
 // state).
 //
@@ -16,6 +16,22 @@
 // skipped by the options); otherwise it fails listing the missing, unexpected
 // and mis-shaped tensors by name. (The reference's finetuning loaded with
 // strict=False and could silently keep random weights.)
+//
+// Values are checked too, each with one host read over all tensors
+// (engine/finite_check.h):
+//   * save_checkpoint refuses to write a tensor holding inf or NaN (model or
+//     optimiser state), naming it; the previous file stays as it was.
+//   * Loading refuses inf/NaN in the tensors it loads, naming the first.
+//   * A file's floating tensor must have the model's dtype: an F64 tensor
+//     where the model holds F32 is refused, naming both (an advcl checkpoint
+//     always stores the model's dtype, so a different one means the file was
+//     made or changed elsewhere; convert it deliberately). load_state_dict
+//     from tensors in memory converts, as the golden tests' float64 models need.
+//   * The optimiser state is as strict as the weights: the metadata records
+//     how many momentum buffers were saved (optim.momentum_buffers), and a
+//     file holding fewer (or more) is refused, naming the trained parameters
+//     without one. Files written before the count existed must hold a buffer
+//     for every trained parameter or none.
 #pragma once
 #include <cstdint>
 #include <map>
