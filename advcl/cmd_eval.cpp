@@ -7,6 +7,7 @@
 
 #include "advcl/autoattack.h"
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/common_options.h"
 #include "advcl/data_parallel.h"
 #include "advcl/evaluate.h"
@@ -52,6 +53,7 @@ int cmd_eval(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   if (attack != "pgd" && attack != "autoattack" && attack != "none")
     fail("--attack: '", attack, "' is not an attack; use pgd, autoattack or none");
   const bool standard_stages = ao.attacks == autoattack::AutoAttackOptions{}.attacks;

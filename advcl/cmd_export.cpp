@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/common_options.h"
 #include "advcl/export_names.h"
 #include "advcl/model_io.h"
@@ -45,6 +46,7 @@ int cmd_export(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   if (format != "advcl" && format != "reference-finetune")
     fail("--format must be advcl or reference-finetune, got '", format, "'");
 

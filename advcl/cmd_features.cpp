@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/common_options.h"
 #include "advcl/encode.h"
 #include "advcl/model_io.h"
@@ -35,6 +36,7 @@ int cmd_features(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   if (batch_size < 1) fail("features: --batch-size must be >= 1");
   if (dist::world().is_root()) check_writable(out, "--out");  // before the encoding, not after it
   CommonOptions threads_only;

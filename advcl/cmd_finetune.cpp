@@ -9,9 +9,11 @@
 // checkpoints, metrics, results.json and progress.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/common_options.h"
 #include "advcl/data_parallel.h"
 #include "advcl/evaluate.h"
@@ -19,6 +21,7 @@
 #include "advcl/finetune_model.h"
 #include "advcl/finetune_results.h"
 #include "advcl/model_io.h"
+#include "advcl/resume_check.h"
 #include "advcl/train_loop.h"
 #include "dist/sync_batch_norm.h"
 #include "engine/ops.h"
@@ -61,7 +64,7 @@ int cmd_finetune(int argc, char** argv) {
   double lr = 0, momentum = 0.9, weight_decay = 2e-4, gamma = 0.1, epsilon = 8, step_size = 2;
   std::vector<int64_t> milestones{15, 20};
   int eval_steps = 20;
-  bool no_resume = false, no_sync_bn = false;
+  bool no_resume = false, no_sync_bn = false, detect_anomaly = false;
   DeviceOptions compute;
   method::FinetuneStepOptions step_opt;
   app.add_option("--mode", mode_str, "slf, alf or aff")->required();
@@ -90,6 +93,8 @@ int cmd_finetune(int argc, char** argv) {
   app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
   app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_flag("--detect-anomaly", detect_anomaly,
+               "check every op's result for inf/NaN and name the first op that made one (slow: for a diverged run)");
   add_device_options(app, compute);
   app.add_flag("--no-sync-bn", no_sync_bn, "aff under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   try {
@@ -97,6 +102,7 @@ int cmd_finetune(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   step_opt.mode = method::parse_finetune_mode(mode_str);
   const char* mode = method::finetune_mode_name(step_opt.mode);
   ModeDefaults def = defaults_for(step_opt.mode);
@@ -111,10 +117,28 @@ int cmd_finetune(int argc, char** argv) {
   if (!(epsilon >= 0) || !(step_size >= 0)) fail("--epsilon and --step-size must be >= 0");
   step_opt.epsilon = epsilon / 255;
   step_opt.step = step_size / 255;
+  {
+    // Finetuning writes last.safetensors and epoch_N.safetensors into --out:
+    // in --ckpt's own folder it would overwrite the pretrained run it reads
+    // (with --no-resume), or try to resume from it. Refused before the
+    // folder is touched.
+    namespace fs = std::filesystem;
+    fs::path ckpt_dir = fs::path(ckpt).parent_path();
+    if (ckpt_dir.empty()) ckpt_dir = ".";
+    std::error_code ec;
+    if (fs::exists(common.out, ec) && fs::equivalent(ckpt_dir, common.out, ec))
+      fail("--out ", common.out, " is the folder of --ckpt ", ckpt,
+           ": finetuning writes its checkpoints there and would overwrite the pretrained run it reads; "
+           "choose another --out");
+  }
   apply_threads(common);
   dist::Communicator& comm = dist::world();
   const bool root = comm.is_root();  // writes files and prints
   RunDir dir(common.out);
+  const std::string stage = std::string("finetune_") + mode;
+  // Before anything is written there: the folder's run is this stage's, with
+  // this run's options (or --no-resume starts afresh).
+  check_resume(dir, stage, options_json(app), false, no_resume);
   if (root) dir.write_text("run.json", options_json(app) + "\n");
 
   auto train_ds = load_data(common.data, common.data.split);
@@ -180,13 +204,14 @@ int cmd_finetune(int argc, char** argv) {
                          ", \"classes\": " + std::to_string(classes) + ", \"trained\": " +
                          json_str(step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier") + "}";
 
-  std::string stage = std::string("finetune_") + mode;
   LoopOptions loop;
   loop.stage = stage;
   loop.epochs = epochs;
   loop.save_epoch = save_epoch;
   loop.save_steps = save_steps;
   loop.log_every = common.log_every;
+  loop.detect_anomaly = detect_anomaly;
+  set_detect_anomaly(detect_anomaly);
   loop.metadata = method::finetune_metadata(model);
   loop.metadata["options"] = report.options_json;
   loop.metadata[kPretrainedKey] = ckpt;
@@ -196,10 +221,6 @@ int cmd_finetune(int argc, char** argv) {
   if (from.resumed) {
     auto h = from.metadata.find(kHistoryKey);
     if (h != from.metadata.end()) history = method::FinetuneHistory::decode(h->second, dir.last_checkpoint());
-    auto p = from.metadata.find(kPretrainedKey);
-    if (p != from.metadata.end() && p->second != ckpt)
-      std::fprintf(stderr, "warning: resuming a run that started from %s, not --ckpt %s; the encoder is the run's\n",
-                   p->second.c_str(), ckpt.c_str());
   }
   report.epochs_done = from.loader.epoch;
   loop.metadata[kHistoryKey] = history.encode();

@@ -6,6 +6,7 @@
 #include "advcl/advcl_step.h"
 #include "advcl/advcl_views.h"
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/contrastive_stage.h"
 #include "advcl/data_parallel.h"
 #include "advcl/pseudo_labels.h"
@@ -39,6 +40,7 @@ int cmd_pretrain(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   step_opt.epsilon = epsilon / 255;
   step_opt.step_size = step_size / 255;
 

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/common_options.h"
 #include "advcl/encode.h"
 #include "advcl/kmeans.h"
@@ -53,6 +54,7 @@ int cmd_pseudo_labels(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   if (encoder.empty() + features_path.empty() + import_path.empty() != 2)
     fail("pseudo-labels: give exactly one of --encoder, --features and --import");
   // --k and --out are checked before any encoding or clustering is done.

@@ -3,6 +3,7 @@
 // views (SupCon's SimCLR case with base temperature = temperature).
 #include "advcl/advcl_views.h"
 #include "advcl/commands.h"
+#include "advcl/option_checks.h"
 #include "advcl/contrastive_stage.h"
 #include "advcl/simclr_step.h"
 #include "dist/all_gather.h"
@@ -25,6 +26,7 @@ int cmd_simclr(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
   ContrastiveRun r = start_run("simclr", app, o);
   nn::ResNetOptions mo;
   mo.num_bn_sets = 1;

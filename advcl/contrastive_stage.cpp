@@ -4,9 +4,11 @@
 
 #include "advcl/data_parallel.h"
 #include "advcl/model_io.h"
+#include "advcl/resume_check.h"
 #include "dist/communicator.h"
 #include "dist/consistency.h"
 #include "dist/sync_batch_norm.h"
+#include "engine/autograd.h"
 
 namespace advcl::cli {
 
@@ -25,7 +27,10 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o) {
   app.add_option("--save-steps", o.save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
   app.add_option("--stop-epoch", o.stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
   app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
-  app.add_flag("--resume", o.resume, "continue from --out's checkpoint (the default when one exists)");
+  app.add_flag("--resume", o.resume,
+               "continue from --out's checkpoint (the default when one exists; with --resume, none is an error)");
+  app.add_flag("--detect-anomaly", o.detect_anomaly,
+               "check every op's result for inf/NaN and name the first op that made one (slow: for a diverged run)");
   add_device_options(app, o.compute);
   app.add_flag("--no-sync-bn", o.no_sync_bn, "under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   app.add_option("--dist-check-every", o.check_every, "under mpirun: check every N steps that all ranks hold the same weights");
@@ -36,6 +41,9 @@ ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const Co
   r.stage = stage;
   apply_threads(o.common);
   r.dir = std::make_unique<RunDir>(o.common.out);
+  // Before anything is written there: the folder's run is this stage's and
+  // has this run's options (or --no-resume starts afresh).
+  check_resume(*r.dir, stage, options_json(app), o.resume, o.no_resume);
   if (dist::world().is_root()) r.dir->write_text("run.json", options_json(app) + "\n");
   r.data = load_data(o.common.data, "train");
   return r;
@@ -74,6 +82,8 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   r.loop.save_steps = o.save_steps;
   r.loop.log_every = o.common.log_every;
   r.loop.stop_epoch = o.stop_epoch;
+  r.loop.detect_anomaly = o.detect_anomaly;
+  set_detect_anomaly(o.detect_anomaly);
   r.loop.metadata = model_metadata(mo);
   r.loop.metadata["options"] = options_json(app);
   r.loop.metadata["precision"] = r.precision;

@@ -18,7 +18,8 @@ struct ContrastiveOptions {
   int64_t epochs = 1000, batch_size = 512, width = 64, save_epoch = 100, save_steps = 0, stop_epoch = 0;
   double lr = 0.5, momentum = 0.9, weight_decay = 1e-4;
   bool no_resume = false;
-  bool resume = false;       // --resume: accepted for the reference's users; resuming is the default
+  bool resume = false;       // --resume: resuming is the default; with it, a missing checkpoint is an error
+  bool detect_anomaly = false;  // --detect-anomaly: name the op that first makes inf/NaN (slow; engine/autograd.h)
   DeviceOptions compute;  // --device (under mpirun: cuda means this rank's local GPU) and --precision
   // Data parallel (under mpirun): synchronised batch norm, on by default with
   // more than one rank; --no-sync-bn keeps each rank's statistics local.

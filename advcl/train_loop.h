@@ -39,6 +39,10 @@ struct LoopOptions {
   // For time-limited jobs, and for the resume tests.
   int64_t stop_epoch = 0;
   std::map<std::string, std::string> metadata;  // written into every checkpoint
+  // --detect-anomaly: the engine's anomaly mode is on (engine/autograd.h);
+  // the loop also checks the model and optimiser state after every step, and
+  // a stop names the op (or the tensor) that first held inf/NaN.
+  bool detect_anomaly = false;
   // Called after each epoch's steps, before that epoch's checkpoint is saved
   // (e.g. test-set evaluation). The entries it returns are merged into the
   // metadata of this and every later checkpoint, so a stage can keep
@@ -61,7 +65,9 @@ struct ResumePoint {
 };
 
 // Loads dir/last.safetensors into model and optimiser if it exists (and
-// `resume` is on); checks that the checkpoint belongs to `stage`.
+// `resume` is on); checks first that the checkpoint belongs to `stage`
+// ("this folder holds a <stage> run"). Commands call check_resume
+// (advcl/resume_check.h) before this, before they write into the folder.
 ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, const std::string& stage, bool resume);
 
 // Thrown by run_training after SIGINT or SIGTERM, once the checkpoint of the

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -359,6 +360,218 @@ TEST_F(ReliabilityCli, DamagedPngAndEmptyClassFolderAreRefused) {
   EXPECT_EQ(empty.code, 1) << empty.output;
   EXPECT_NE(empty.output.find("'dog'"), std::string::npos) << empty.output;
   EXPECT_NE(empty.output.find("hold no"), std::string::npos) << empty.output;
+}
+
+// --- divergence: finite checkpoints only, the op named ----------------------
+
+// Rewrites a checkpoint with `name` set to `value` everywhere (metadata kept):
+// a state from which the next steps diverge, itself finite.
+void set_constant(const std::string& path, const std::string& name, float value) {
+  SafetensorsFile f = load_safetensors(path);
+  Tensor t = f.tensors.at(name).clone();
+  t.fill_(value);
+  f.tensors[name] = t;
+  save_safetensors(path, {f.tensors.begin(), f.tensors.end()}, f.metadata);
+}
+
+// Whether every tensor of a safetensors file is finite.
+bool file_is_finite(const std::string& path) {
+  for (auto& [name, t] : load_safetensors(path).tensors)
+    if (is_floating(t.dtype()))
+      for (double v : t.to(DType::Float64).to_vector<double>())
+        if (!std::isfinite(v)) return false;
+  return true;
+}
+
+TEST_F(ReliabilityCli, DivergedStateNeverReplacesTheLastFiniteCheckpoint) {
+  ASSERT_EQ(run(simclr("run", 3, {"--stop-epoch", "1"}), t / "first.log").code, 0);
+  // conv1's outputs near 1e20: batch norm's variance overflows float32, so
+  // bn1.running_var becomes inf while the normalised values, and the loss,
+  // stay finite: only a check of the state itself sees it.
+  set_constant(t / "run/last.safetensors", "conv1.weight", 1e20f);
+  const auto kept = read_file(t / "run/last.safetensors");
+  Result r = run(simclr("run", 3), t / "diverge.log");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("running_var"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("became non-finite (inf or NaN)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the last good checkpoint is " + (t / "run/last.safetensors") + " (kept unchanged)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("--detect-anomaly"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(t / "run/last.safetensors"), kept) << "a finite checkpoint must not be replaced";
+  EXPECT_TRUE(file_is_finite(t / "run/last.safetensors"));
+  EXPECT_TRUE(temporaries(t / "run").empty());
+}
+
+TEST_F(ReliabilityCli, DetectAnomalyNamesTheOpThatFirstMadeInfOrNan) {
+  ASSERT_EQ(run(simclr("run", 3, {"--stop-epoch", "1"}), t / "first.log").code, 0);
+  // bn1's scale near the float32 maximum: its output overflows to inf.
+  set_constant(t / "run/last.safetensors", "bn1.weight", 3e38f);
+  const auto kept = read_file(t / "run/last.safetensors");
+  Result r = run(simclr("run", 3, {"--detect-anomaly"}), t / "anomaly.log");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("anomaly: op 'batch_norm"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("at epoch 2 step 1"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(t / "run/last.safetensors"), kept);
+}
+
+// --- resume: the same run or none --------------------------------------------
+
+TEST_F(ReliabilityCli, ResumingWithOtherOptionsIsRefusedNamingEach) {
+  ASSERT_EQ(run(simclr("run", 2, {"--stop-epoch", "1"}), t / "first.log").code, 0);
+  const auto ckpt = read_file(t / "run/last.safetensors");
+  const std::string run_json = text_of(t / "run/run.json");
+  Result r = run(simclr("run", 2, {"--learning_rate", "0.1", "--seed", "3"}), t / "other.log");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot resume with different options (2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--learning_rate: '0.5' in the checkpoint, '0.1' now"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--seed: '0' in the checkpoint, '3' now"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("resuming from"), std::string::npos) << r.output;
+  Result epochs = run(simclr("run", 3), t / "epochs.log");
+  EXPECT_EQ(epochs.code, 1) << epochs.output;
+  EXPECT_NE(epochs.output.find("--epoch: '2' in the checkpoint, '3' now"), std::string::npos) << epochs.output;
+  Result batch = run(simclr("run", 2, {}, 8), t / "batch.log");
+  EXPECT_EQ(batch.code, 1) << batch.output;
+  EXPECT_NE(batch.output.find("--batch-size: '16' in the checkpoint, '8' now"), std::string::npos) << batch.output;
+  EXPECT_EQ(text_of(t / "run/run.json"), run_json) << "a refused resume must not touch run.json";
+  EXPECT_EQ(read_file(t / "run/last.safetensors"), ckpt);
+  // What may change (docs/reliability.md) does not stop a resume.
+  Result ok = run(simclr("run", 2, {"--save-steps", "3", "--device", "cpu", "--precision", "fp32"}), t / "ok.log");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("resuming from"), std::string::npos) << ok.output;
+  // --no-resume starts afresh with any options.
+  Result fresh = run(simclr("run", 1, {"--no-resume", "--learning_rate", "0.1"}), t / "fresh.log");
+  EXPECT_EQ(fresh.code, 0) << fresh.output;
+  EXPECT_EQ(fresh.output.find("resuming from"), std::string::npos) << fresh.output;
+}
+
+TEST_F(ReliabilityCli, PartialOptimizerStateIsRefused) {
+  ASSERT_EQ(run(simclr("run", 2, {"--stop-epoch", "1"}), t / "first.log").code, 0);
+  SafetensorsFile f = load_safetensors(t / "run/last.safetensors");
+  f.tensors.erase("optim.momentum.conv1.weight");
+  save_safetensors(t / "run/last.safetensors", {f.tensors.begin(), f.tensors.end()}, f.metadata);
+  const auto one_lost = read_file(t / "run/last.safetensors");
+  Result one = run(simclr("run", 2), t / "one.log");
+  EXPECT_EQ(one.code, 1) << one.output;
+  EXPECT_NE(one.output.find("optimizer state is incomplete"), std::string::npos) << one.output;
+  EXPECT_NE(one.output.find("conv1.weight"), std::string::npos) << one.output;
+  EXPECT_EQ(read_file(t / "run/last.safetensors"), one_lost);
+  for (auto it = f.tensors.begin(); it != f.tensors.end();)
+    it = it->first.rfind("optim.momentum.", 0) == 0 ? f.tensors.erase(it) : std::next(it);
+  save_safetensors(t / "run/last.safetensors", {f.tensors.begin(), f.tensors.end()}, f.metadata);
+  Result all = run(simclr("run", 2), t / "all.log");
+  EXPECT_EQ(all.code, 1) << all.output;
+  EXPECT_NE(all.output.find("optimizer state is incomplete"), std::string::npos) << all.output;
+}
+
+// --- options: one set of checks, before any work ----------------------------
+
+TEST_F(ReliabilityCli, BadOptionValuesAreRefusedBeforeAnyWork) {
+  const std::string data = t / "data", out = t / "out";
+  std::vector<std::string> base{"--data", data, "--dataset", "mnist", "--size", "8", "--out", out, "--workers", "0"};
+  auto with = [&](const std::string& cmd, std::vector<std::string> extra) {
+    std::vector<std::string> a{cmd};
+    a.insert(a.end(), base.begin(), base.end());
+    if (cmd == "pretrain") a.insert(a.end(), {"--labels", t / "labels.safetensors"});
+    if (cmd == "finetune") a.insert(a.end(), {"--mode", "slf", "--ckpt", t / "pre.safetensors"});
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {with("simclr", {"--epoch", "0"}), "--epoch must be at least 1, got 0"},
+      {with("pretrain", {"--epoch", "-3"}), "--epoch must be at least 1, got -3"},
+      {with("simclr", {"--learning_rate", "nan"}), "--learning_rate must be a finite number, got nan"},
+      {with("pretrain", {"--learning_rate", "inf"}), "--learning_rate must be a finite number, got inf"},
+      {with("pretrain", {"--epsilon", "-8"}), "--epsilon must be >= 0, got -8"},
+      {with("simclr", {"--width", "0"}), "--width must be at least 1, got 0"},
+      {with("simclr", {"--momentum", "1.5"}), "--momentum must be in [0, 1), got 1.5"},
+      {with("pretrain", {"--threads", "-2"}), "--threads must be >= 0, got -2"},
+      {with("simclr", {"--save-steps", "-1"}), "--save-steps must be >= 0, got -1"},
+      {with("simclr", {"--stop-epoch", "-1"}), "--stop-epoch must be >= 0, got -1"},
+      {with("finetune", {"--beta", "-6"}), "--beta must be >= 0, got -6"},
+      {with("finetune", {"--gamma", "-1"}), "--gamma must be >= 0, got -1"},
+      {with("finetune", {"--lr", "nan"}), "--lr must be a finite number, got nan"},
+      {with("simclr", {"--resume", "--no-resume"}), "--resume and --no-resume exclude each other"},
+      {{"eval", "--ckpt", t / "ft.safetensors", "--data", data, "--dataset", "mnist", "--eps", "-1"},
+       "--eps must be >= 0, got -1"},
+      {{"pseudo-labels", "--import", t / "l.pkl", "--out", t / "l.safetensors", "--restarts", "0"},
+       "--restarts must be at least 1, got 0"},
+  };
+  int i = 0;
+  for (const auto& [args, words] : cases) {
+    Result r = run(args, t / ("bad" + std::to_string(i++) + ".log"));
+    EXPECT_EQ(r.code, 1) << args[0] << ": " << r.output;
+    EXPECT_NE(r.output.find(words), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out)) << "refused before any work: " << r.output;
+  }
+  // --resume where there is nothing to resume: an error, not a silent fresh start.
+  Result none = run(simclr("empty", 1, {"--resume"}), t / "none.log");
+  EXPECT_EQ(none.code, 1) << none.output;
+  EXPECT_NE(none.output.find("--resume: " + (t / "empty") + " holds no checkpoint"), std::string::npos) << none.output;
+  EXPECT_FALSE(fs::exists(t / "empty/run.json"));
+}
+
+// --- finetune never writes over its input ------------------------------------
+
+TEST_F(ReliabilityCli, FinetuneRefusesTheFolderOfItsCheckpointAndOtherStagesRuns) {
+  ASSERT_EQ(run(simclr("run", 1), t / "simclr.log").code, 0);
+  const auto ckpt = read_file(t / "run/last.safetensors");
+  const std::string run_json = text_of(t / "run/run.json");
+  auto finetune = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a{"finetune", "--mode", "slf", "--ckpt", t / "run/last.safetensors", "--data",
+                               t / "data", "--dataset", "mnist", "--size", "8", "--out", out, "--epochs", "1",
+                               "--eval-steps", "0", "--attack-steps", "0", "--test-limit", "8", "--workers", "0"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  for (bool no_resume : {false, true}) {
+    Result r = run(finetune(t / "run", no_resume ? std::vector<std::string>{"--no-resume"} : std::vector<std::string>{}),
+                   t / "own.log");
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("is the folder of --ckpt"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(t / "run/last.safetensors"), ckpt);
+    EXPECT_EQ(text_of(t / "run/run.json"), run_json);
+  }
+  ASSERT_EQ(run(simclr("other", 1), t / "other.log").code, 0);
+  Result other = run(finetune(t / "other", {}), t / "stage.log");
+  EXPECT_EQ(other.code, 1) << other.output;
+  EXPECT_NE(other.output.find("this folder holds a simclr run"), std::string::npos) << other.output;
+  EXPECT_EQ(other.output.find("missing tensors"), std::string::npos) << other.output;
+}
+
+// --- checkpoint values on load -------------------------------------------------
+
+TEST_F(ReliabilityCli, NonFiniteOrRetypedWeightsAreRefusedOnLoad) {
+  ASSERT_EQ(run(simclr("run", 1), t / "simclr.log").code, 0);
+  std::vector<std::string> ft{"finetune", "--mode", "slf", "--ckpt", t / "run/last.safetensors", "--data",
+                              t / "data", "--dataset", "mnist", "--size", "8", "--out", t / "ft", "--epochs", "1",
+                              "--eval-steps", "0", "--attack-steps", "0", "--test-limit", "8", "--workers", "0"};
+  ASSERT_EQ(run(ft, t / "ft.log").code, 0);
+  const std::vector<std::string> eval{"eval", "--ckpt", t / "ft/last.safetensors", "--data", t / "data",
+                                      "--dataset", "mnist", "--size", "8", "--steps", "1", "--workers", "0"};
+  ASSERT_EQ(run(eval, t / "eval.log").code, 0);
+  SafetensorsFile f = load_safetensors(t / "ft/last.safetensors");
+  const Tensor w = f.tensors.at("conv1.weight");
+  std::vector<float> v = w.to_vector<float>();
+  v[0] = std::nanf("");
+  f.tensors["conv1.weight"] = Tensor::from_vector<float>(v, w.shape());
+  save_safetensors(t / "ft/last.safetensors", {f.tensors.begin(), f.tensors.end()}, f.metadata);
+  Result nan = run(eval, t / "nan.log");
+  EXPECT_EQ(nan.code, 1) << nan.output;
+  EXPECT_NE(nan.output.find("conv1.weight holds non-finite values"), std::string::npos) << nan.output;
+  f.tensors["conv1.weight"] = w.to(DType::Float64);
+  save_safetensors(t / "ft/last.safetensors", {f.tensors.begin(), f.tensors.end()}, f.metadata);
+  Result f64 = run(eval, t / "f64.log");
+  EXPECT_EQ(f64.code, 1) << f64.output;
+  EXPECT_NE(f64.output.find("conv1.weight (float64 in the file, the model's conv1.weight is float32"),
+            std::string::npos)
+      << f64.output;
+  // A diverged pretrained encoder is refused by finetune as well.
+  set_constant(t / "run/last.safetensors", "layer1.0.conv1.weight", INFINITY);
+  ft[12] = t / "ft2";
+  Result pre = run(ft, t / "ft2.log");
+  EXPECT_EQ(pre.code, 1) << pre.output;
+  EXPECT_NE(pre.output.find("layer1.0.conv1.weight holds non-finite values"), std::string::npos) << pre.output;
 }
 
 }  // namespace

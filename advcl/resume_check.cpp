@@ -1,0 +1,108 @@
+#include "advcl/resume_check.h"
+
+#include <cctype>
+#include <set>
+
+#include "engine/common.h"
+#include "engine/safetensors.h"
+
+namespace advcl::cli {
+
+bool may_change_on_resume(const std::string& stage, const std::string& option) {
+  static const std::set<std::string> any_stage{"threads",    "workers",    "log-every", "device",
+                                               "precision",  "stop-epoch", "save-steps", "save-epoch",
+                                               "resume",     "no-resume",  "out",       "dist-check-every", "detect-anomaly"};
+  if (any_stage.count(option)) return true;
+  return stage.rfind("finetune", 0) == 0 && option == "epochs";
+}
+
+std::map<std::string, std::string> parse_options_json(const std::string& json, const std::string& source) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  auto bad = [&](const char* what) {
+    fail(source, ": the stored options are not a JSON object of strings (", what, " at character ", i, ")");
+  };
+  auto skip_space = [&] {
+    while (i < json.size() && std::isspace(static_cast<unsigned char>(json[i]))) ++i;
+  };
+  auto string = [&] {
+    skip_space();
+    if (i >= json.size() || json[i] != '"') bad("expected '\"'");
+    std::string s;
+    for (++i; i < json.size() && json[i] != '"'; ++i) {
+      if (json[i] == '\\') {
+        if (++i >= json.size()) break;
+        s += json[i] == 'n' ? '\n' : json[i];  // (json_str escapes only '"', '\\' and newlines)
+      } else {
+        s += json[i];
+      }
+    }
+    if (i >= json.size()) bad("unterminated string");
+    ++i;
+    return s;
+  };
+  skip_space();
+  if (i >= json.size() || json[i] != '{') bad("expected '{'");
+  ++i;
+  skip_space();
+  if (i < json.size() && json[i] == '}') return out;
+  while (true) {
+    std::string key = string();
+    skip_space();
+    if (i >= json.size() || json[i] != ':') bad("expected ':'");
+    ++i;
+    out[key] = string();
+    skip_space();
+    if (i < json.size() && json[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < json.size() && json[i] == '}') return out;
+    bad("expected ',' or '}'");
+  }
+}
+
+std::vector<std::string> option_differences(const std::string& stage, const std::map<std::string, std::string>& stored,
+                                            const std::map<std::string, std::string>& now) {
+  std::vector<std::string> diffs;
+  for (const auto& [key, value] : now) {
+    auto it = stored.find(key);
+    if (it == stored.end() || it->second == value || may_change_on_resume(stage, key)) continue;
+    diffs.push_back("--" + key + ": '" + it->second + "' in the checkpoint, '" + value + "' now");
+  }
+  return diffs;
+}
+
+bool check_resume(const RunDir& dir, const std::string& stage, const std::string& options, bool resume_flag,
+                  bool no_resume) {
+  if (resume_flag && no_resume) fail("--resume and --no-resume exclude each other");
+  if (no_resume) return false;
+  const std::string path = dir.last_checkpoint();
+  if (!dir.has_checkpoint()) {
+    if (resume_flag)
+      fail("--resume: ", dir.path(), " holds no checkpoint to resume from (no ", path,
+           "); drop --resume to start a new run there");
+    return false;
+  }
+  const std::map<std::string, std::string> md = load_safetensors(path).metadata;
+  auto st = md.find("stage");
+  if (st == md.end())
+    fail("--out ", dir.path(), ": ", path, " is not an advcl training checkpoint (no 'stage' in its metadata); "
+         "choose another --out");
+  if (st->second != stage)
+    fail("--out ", dir.path(), ": this folder holds a ", st->second, " run (", path, "), not a ", stage,
+         " run; choose another --out");
+  auto opts = md.find("options");
+  if (opts == md.end()) return true;  // (a checkpoint without options: nothing to compare)
+  std::vector<std::string> diffs = option_differences(stage, parse_options_json(opts->second, path),
+                                                      parse_options_json(options, "this run's options"));
+  if (diffs.empty()) return true;
+  std::string list;
+  for (const std::string& d : diffs) list += "\n  " + d;
+  fail(path, ": cannot resume with different options (", diffs.size(), "):", list,
+       "\nrerun with the checkpoint's values to resume, or start afresh with --no-resume (or another --out); "
+       "--threads, --workers, --log-every, --device, --precision, --stop-epoch, --save-steps and --save-epoch may "
+       "change (docs/reliability.md)");
+}
+
+}  // namespace advcl::cli
