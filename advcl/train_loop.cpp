@@ -79,7 +79,8 @@ void check_state_finite(const nn::Module& model, const nn::Sgd& sgd, const LoopO
   std::vector<std::string> bad = non_finite_names(checkpoint_tensors(model, sgd));
   if (bad.empty()) return;
   fail(opt.stage, ": ", bad.front(), bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more tensors)" : "",
-       " became non-finite (inf or NaN) by epoch ", epoch, " step ", global_step, " (", when, "): the run diverged; ",
+       " became non-finite (inf or NaN) by global step ", global_step, " (epoch ", epoch, "; ", when,
+       "): the run diverged; ",
        kept_checkpoint(dir), opt.detect_anomaly ? "" : kAnomalyHint);
 }
 
