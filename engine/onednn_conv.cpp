@@ -25,10 +25,13 @@ using namespace detail;
 // input-gradient-only pass (PGD) never builds the weight-gradient one.
 // The library chooses its preferred (blocked) memory layouts (format_tag::any);
 // we reorder our NCHW/OIHW buffers to and from them around each call.
-using Geometry = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+// In bf16 the primitives read bf16 operands (the reorders from our float32
+// buffers convert them, rounding to nearest even) and write float32 results,
+// so a bf16 plan differs from the float32 one of the same geometry.
+using Geometry = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
 
-Geometry key_of(const kernels::ConvGeometry& g) {
-  return {g.N, g.Cin, g.H, g.W, g.Cout, g.kH, g.kW, g.stride, g.pad};
+Geometry key_of(const kernels::ConvGeometry& g, Inputs in) {
+  return {g.N, g.Cin, g.H, g.W, g.Cout, g.kH, g.kW, g.stride, g.pad, in == Inputs::Bf16};
 }
 
 struct Forward {
@@ -44,20 +47,24 @@ struct BackwardWeights {
   dnnl::convolution_backward_weights prim;
 };
 
-// The memory descriptors of one geometry, all in the library's choice of layout.
+// The memory descriptors of one geometry, all in the library's choice of
+// layout: x (src), w (wts) and y (dst), or their gradients in the backward
+// passes, each in the type that pass reads or writes it.
 struct Descs {
   memory::desc src, wts, dst;
   memory::dims strides, pad;
-  explicit Descs(const kernels::ConvGeometry& g)
-      : src({g.N, g.Cin, g.H, g.W}, dt::f32, tag::any),
-        wts({g.Cout, g.Cin, g.kH, g.kW}, dt::f32, tag::any),
-        dst({g.N, g.Cout, g.OH, g.OW}, dt::f32, tag::any),
+  Descs(const kernels::ConvGeometry& g, dt src_t, dt wts_t, dt dst_t)
+      : src({g.N, g.Cin, g.H, g.W}, src_t, tag::any),
+        wts({g.Cout, g.Cin, g.kH, g.kW}, wts_t, tag::any),
+        dst({g.N, g.Cout, g.OH, g.OW}, dst_t, tag::any),
         strides{g.stride, g.stride},
         pad{g.pad, g.pad} {}
 };
 
-dnnl::convolution_forward::primitive_desc forward_pd(const kernels::ConvGeometry& g, bool bias) {
-  Descs d(g);
+dt input_type(Inputs in) { return in == Inputs::Bf16 ? dt::bf16 : dt::f32; }
+
+dnnl::convolution_forward::primitive_desc forward_pd(const kernels::ConvGeometry& g, bool bias, Inputs in) {
+  Descs d(g, input_type(in), input_type(in), dt::f32);
   auto kind = dnnl::prop_kind::forward_training;
   auto alg = dnnl::algorithm::convolution_direct;
   auto desc = bias ? dnnl::convolution_forward::desc(kind, alg, d.src, d.wts, memory::desc({g.Cout}, dt::f32, tag::x),
@@ -75,49 +82,53 @@ const V& cached(std::map<Key, std::unique_ptr<V>>& cache, std::mutex& mu, const 
   return *cache.emplace(key, std::make_unique<V>(make())).first->second;
 }
 
-const Forward& forward_for(const kernels::ConvGeometry& g, bool bias) {
+const Forward& forward_for(const kernels::ConvGeometry& g, bool bias, Inputs in) {
   static std::mutex mu;
   static std::map<std::pair<Geometry, bool>, std::unique_ptr<Forward>> cache;
-  return cached(cache, mu, std::make_pair(key_of(g), bias), [&] {
-    counters::bump("onednn.conv.plan.forward");
-    auto pd = forward_pd(g, bias);
+  return cached(cache, mu, std::make_pair(key_of(g, in), bias), [&] {
+    counters::bump(in == Inputs::Bf16 ? "onednn.conv.plan.forward.bf16" : "onednn.conv.plan.forward");
+    auto pd = forward_pd(g, bias, in);
     return Forward{pd, dnnl::convolution_forward(pd)};
   });
 }
 
-const BackwardData& backward_data_for(const kernels::ConvGeometry& g) {
+// Backward-data: diff_src (float32) from diff_dst and the weights (input type).
+const BackwardData& backward_data_for(const kernels::ConvGeometry& g, Inputs in) {
   static std::mutex mu;
   static std::map<Geometry, std::unique_ptr<BackwardData>> cache;
-  return cached(cache, mu, key_of(g), [&] {
-    counters::bump("onednn.conv.plan.backward_data");
-    Descs d(g);
+  return cached(cache, mu, key_of(g, in), [&] {
+    counters::bump(in == Inputs::Bf16 ? "onednn.conv.plan.backward_data.bf16" : "onednn.conv.plan.backward_data");
+    Descs d(g, dt::f32, input_type(in), input_type(in));
     dnnl::convolution_backward_data::primitive_desc pd(
         dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src, d.wts, d.dst, d.strides,
                                               d.pad, d.pad),
-        cpu_engine(), forward_pd(g, false));  // the hint: a descriptor only, no primitive is built for it
+        cpu_engine(), forward_pd(g, false, in));  // the hint: a descriptor only, no primitive is built for it
     return BackwardData{pd, dnnl::convolution_backward_data(pd)};
   });
 }
 
-const BackwardWeights& backward_weights_for(const kernels::ConvGeometry& g) {
+// Backward-weight: diff_weights (float32) from src and diff_dst (input type).
+const BackwardWeights& backward_weights_for(const kernels::ConvGeometry& g, Inputs in) {
   static std::mutex mu;
   static std::map<Geometry, std::unique_ptr<BackwardWeights>> cache;
-  return cached(cache, mu, key_of(g), [&] {
-    counters::bump("onednn.conv.plan.backward_weights");
-    Descs d(g);
+  return cached(cache, mu, key_of(g, in), [&] {
+    counters::bump(in == Inputs::Bf16 ? "onednn.conv.plan.backward_weights.bf16"
+                                      : "onednn.conv.plan.backward_weights");
+    Descs d(g, input_type(in), dt::f32, input_type(in));
     dnnl::convolution_backward_weights::primitive_desc pd(
         dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.src, d.wts, d.dst,
                                                  d.strides, d.pad, d.pad),
-        cpu_engine(), forward_pd(g, false));
+        cpu_engine(), forward_pd(g, false, in));
     return BackwardWeights{pd, dnnl::convolution_backward_weights(pd)};
   });
 }
 
 }  // namespace
 
-void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    Inputs in) {
   guarded("conv2d", "forward", [&] {
-    const Forward& p = forward_for(g, bias != nullptr);
+    const Forward& p = forward_for(g, bias != nullptr, in);
     dnnl::stream s(cpu_engine());
     memory ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory uy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, y);
@@ -131,9 +142,9 @@ void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float*
   });
 }
 
-void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const float* w, float* gx) {
+void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const float* w, float* gx, Inputs in) {
   guarded("conv2d", "backward data", [&] {
-    const BackwardData& p = backward_data_for(g);
+    const BackwardData& p = backward_data_for(g, in);
     dnnl::stream s(cpu_engine());
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), uw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, w);
     memory ugx = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, gx);
@@ -145,9 +156,9 @@ void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const
   });
 }
 
-void conv2d_backward_weight(const kernels::ConvGeometry& g, const float* gy, const float* x, float* gw) {
+void conv2d_backward_weight(const kernels::ConvGeometry& g, const float* gy, const float* x, float* gw, Inputs in) {
   guarded("conv2d", "backward weights", [&] {
-    const BackwardWeights& p = backward_weights_for(g);
+    const BackwardWeights& p = backward_weights_for(g, in);
     dnnl::stream s(cpu_engine());
     memory ugy = plain({g.N, g.Cout, g.OH, g.OW}, tag::nchw, gy), ux = plain({g.N, g.Cin, g.H, g.W}, tag::nchw, x);
     memory ugw = plain({g.Cout, g.Cin, g.kH, g.kW}, tag::oihw, gw);

@@ -32,32 +32,38 @@ struct Plan {
   dnnl::matmul prim;
 };
 
-using Key = std::array<int64_t, 8>;
+using Key = std::array<int64_t, 9>;
 
-const Plan& plan_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+// In bf16 the primitive reads A and B as bf16 in the layouts it prefers
+// (format any), into which sgemm_bf16 reorders (and so rounds) the float32
+// operands; C stays float32 in the caller's layout.
+const Plan& plan_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc,
+                     bool bf16) {
   static std::mutex mu;
   static std::map<Key, std::unique_ptr<Plan>> cache;
-  Key key{ta, tb, M, N, K, lda, ldb, ldc};
+  Key key{ta, tb, M, N, K, lda, ldb, ldc, bf16};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   Descs d(ta, tb, M, N, K, lda, ldb, ldc);
+  if (bf16) {
+    d.a = memory::desc({M, K}, dt::bf16, memory::format_tag::any);
+    d.b = memory::desc({K, N}, dt::bf16, memory::format_tag::any);
+  }
   // Scratch memory comes from the caller's thread (below), so that one
   // primitive may run in several threads at once (the library's own
   // scratchpad is shared and allows no such thing in Debian's build).
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(d.a, d.b, d.c), attr, cpu_engine());
-  counters::bump("onednn.matmul.primitive");
+  counters::bump(bf16 ? "onednn.matmul.primitive.bf16" : "onednn.matmul.primitive");
   return *cache.emplace(key, std::make_unique<Plan>(Plan{pd, dnnl::matmul(pd)})).first->second;
 }
 
-}  // namespace
-
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-           float* C, int64_t ldc) {
-  guarded("matmul", "sgemm", [&] {
-    const Plan& p = plan_for(ta, tb, M, N, K, lda, ldb, ldc);
+void run(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+         float* C, int64_t ldc, bool bf16) {
+  guarded("matmul", bf16 ? "sgemm in bf16" : "sgemm", [&] {
+    const Plan& p = plan_for(ta, tb, M, N, K, lda, ldb, ldc, bf16);
     Descs d(ta, tb, M, N, K, lda, ldb, ldc);
     auto& eng = cpu_engine();
     memory a(d.a, eng, const_cast<float*>(A)), b(d.b, eng, const_cast<float*>(B)), c(d.c, eng, C);
@@ -66,9 +72,23 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, in
     if (scratch.size() < sd.get_size()) scratch.resize(sd.get_size());
     memory sm(sd, eng, scratch.data());
     dnnl::stream s(eng);
-    p.prim.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, sm}});
+    // to_layout: the operand itself in float32; in bf16 a converted copy.
+    memory ma = to_layout(a, p.pd.src_desc(), s), mb = to_layout(b, p.pd.weights_desc(), s);
+    p.prim.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, sm}});
     s.wait();
   });
+}
+
+}  // namespace
+
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+           float* C, int64_t ldc) {
+  run(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, false);
+}
+
+void sgemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                int64_t ldb, float* C, int64_t ldc) {
+  run(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, true);
 }
 
 }  // namespace advcl::onednn

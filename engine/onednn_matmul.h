@@ -17,4 +17,10 @@ namespace advcl::onednn {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc);
 
+// The same product in mixed precision (engine/autocast.h): A and B rounded to
+// bf16 (nearest even) in a copy, bf16 products summed in float32, C float32.
+// Its primitives bump "onednn.matmul.primitive.bf16".
+void sgemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float* C, int64_t ldc);
+
 }  // namespace advcl::onednn

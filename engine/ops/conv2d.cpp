@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/counters.h"
 #include "engine/dispatch.h"
@@ -138,6 +139,18 @@ void cpu_backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
 
 std::atomic<CpuPath> g_cpu_path{CpuPath::OneDnn};
 
+// Whether a float32 convolution computes in bf16: the autocast policy
+// (engine/autocast.h) says so for this thread. bf16 runs on oneDNN alone,
+// whatever cpu_path(); float64 never changes.
+template <class T>
+onednn::Inputs inputs_for(const Device& dev) {
+  if (!std::is_same_v<T, float> || !autocast::runs_bf16(autocast::Op::Conv2d)) return onednn::Inputs::F32;
+  if (dev.is_cuda())
+    fail("conv2d: bf16 autocast runs on the CPU only for now; the GPU computes in fp32 or tf32");
+  counters::bump("conv2d.bf16");
+  return onednn::Inputs::Bf16;
+}
+
 }  // namespace
 
 CpuPath cpu_path() { return g_cpu_path.load(); }
@@ -149,11 +162,13 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
   visit_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* bp = b.defined() ? b.data<T>() : nullptr;
+    const onednn::Inputs in = inputs_for<T>(x.device());
     if (on_cuda("conv2d", x.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>())
-                                    : cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
+          ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), in)
+          : cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
     else
       cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
   });
@@ -166,11 +181,13 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
   Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
+    const onednn::Inputs in = inputs_for<T>(gy.device());
     if (on_cuda("conv2d", gy.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>())
-                                    : cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
+      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
+          ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), in)
+          : cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
     else
       cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
   });
@@ -183,11 +200,13 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
+    const onednn::Inputs in = inputs_for<T>(gy.device());
     if (on_cuda("conv2d", gy.device()))
       ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>()));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>())
-                                    : cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
+      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
+          ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), in)
+          : cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
     else
       cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
   });
@@ -199,7 +218,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   if (needs_graph({x, w, b})) {
     // Each gradient is computed only when asked: PGD asks for x alone.
     record(y, "conv2d", {x, w, b},
-           [opt, xs = x.detach(), ws = w.detach(), has_bias = b.defined()](const Tensor& gy, const Needs& needs) {
+           [opt, xs = x.detach(), ws = w.detach(), has_bias = b.defined(),
+            bf16 = autocast::runs_bf16(autocast::Op::Conv2d)](const Tensor& gy, const Needs& needs) {
+             // The backward passes run in the forward's precision, wherever backward() is called from.
+             autocast::AutocastGuard same_precision(bf16);
              std::vector<Tensor> r(3);
              if (needs[0]) r[0] = conv2d_backward_data(gy, ws, xs.shape(), opt);
              if (needs[1]) r[1] = conv2d_backward_weight(gy, xs, ws.shape(), opt);

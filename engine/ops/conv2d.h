@@ -5,6 +5,10 @@
 // when asked, through im2col + GEMM with the BLAS, in chunks of images. Backward computes
 // only what is asked: backward-data for x, backward-weight (counted as
 // "conv2d.backward_weight") for the weight, a sum for the bias.
+// Under autocast (engine/autocast.h) float32 convolutions compute in bf16 with
+// float32 sums and results, through oneDNN; the backward of a conv2d made
+// under autocast runs in bf16 too (each bf16 pass counted as "conv2d.bf16").
+// The bias gradient is a float32 sum always.
 #pragma once
 #include "engine/tensor.h"
 

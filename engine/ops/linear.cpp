@@ -2,7 +2,9 @@
 
 #include <atomic>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
+#include "engine/onednn_matmul.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/gemm.h"
 
@@ -25,6 +27,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     fail("matmul: inner dimensions differ: ", shape_str(a.shape()), (ta ? "ᵀ" : ""), " @ ", shape_str(b.shape()),
          (tb ? "ᵀ" : ""));
   Tensor y = Tensor::empty({M, N}, a.dtype(), a.device());
+  // Under autocast float32 products compute in bf16 (engine/autocast.h).
+  const bool bf16 = a.dtype() == DType::Float32 && autocast::runs_bf16(autocast::Op::Matmul);
+  if (bf16 && a.device().is_cuda())
+    fail("matmul: bf16 autocast runs on the CPU only for now; the GPU computes in fp32 or tf32");
   visit_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     if (M * N == 0) return;
@@ -32,12 +38,19 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       y.zero_();
       return;
     }
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16) {
+        onednn::sgemm_bf16(ta, tb, M, N, K, a.data<T>(), a.size(1), b.data<T>(), b.size(1), y.data<T>(), N);
+        return;
+      }
+    }
     gemm<T>(a.device(), ta, tb, M, N, K, T(1), a.data<T>(), a.size(1), b.data<T>(), b.size(1), T(0), y.data<T>(), N);
   });
   if (needs_graph({a, b})) {
     // Y = op(A) op(B). The four cases of the gradients, written with matmul itself:
     //   dA = G op(B)ᵀ (stored as Aᵀ when ta),  dB = op(A)ᵀ G (stored as Bᵀ when tb).
-    record(y, "matmul", {a, b}, [ta, tb, as = a.detach(), bs = b.detach()](const Tensor& g, const Needs& needs) {
+    record(y, "matmul", {a, b}, [ta, tb, bf16, as = a.detach(), bs = b.detach()](const Tensor& g, const Needs& needs) {
+      autocast::AutocastGuard same_precision(bf16);  // the backward runs in the forward's precision
       std::vector<Tensor> r(2);
       if (needs[0]) r[0] = ta ? matmul(bs, g, tb, true) : matmul(g, bs, false, !tb);
       if (needs[1]) r[1] = tb ? matmul(g, as, true, ta) : matmul(as, g, !ta, false);

@@ -1,6 +1,8 @@
 // Matrix products: on the CPU through OpenBLAS run inside our OpenMP threads
 // (engine/blas.h), float32 optionally through oneDNN (engine/onednn_matmul.h);
-// cuBLAS on the GPU (engine/ops/gemm.h).
+// cuBLAS on the GPU (engine/ops/gemm.h). Under autocast (engine/autocast.h)
+// float32 products compute in bf16 with float32 sums (oneDNN on the CPU), and
+// so does their backward.
 #pragma once
 #include "engine/tensor.h"
 
