@@ -80,12 +80,27 @@ void add_device_options(CLI::App& app, DeviceOptions& o) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
       ->capture_default_str();
   app.add_option("--precision", o.precision,
-                 "arithmetic of convolutions and matmuls: fp32, tf32 (GPU tensor cores), or auto (tf32 on a GPU, "
-                 "fp32 on a CPU)")
+                 "arithmetic of convolutions and matmuls: fp32, tf32 (GPU tensor cores), bf16 (mixed precision, "
+                 "CPUs with native bf16; docs/precision.md), or auto (tf32 on a GPU, fp32 on a CPU)")
       ->capture_default_str();
 }
 
 std::string precision_for(const std::string& precision_option, const Device& device) {
+  // The CPU's features are looked at only when bf16 is asked for.
+  if (precision_option != "bf16") return precision_for(precision_option, device, cpu::Bf16Support{});
+  return precision_for(precision_option, device, cpu::bf16_support());
+}
+
+std::string precision_for(const std::string& precision_option, const Device& device,
+                          const cpu::Bf16Support& bf16) {
+  if (precision_option == "bf16") {
+    if (device.is_cuda())
+      fail("--precision bf16: mixed precision runs on the CPU only for now (--device is ", device.str(),
+           "); use tf32 (or auto) on a GPU");
+    if (!bf16.native())
+      fail("--precision bf16: ", bf16.missing(), "; bf16 would be emulated, slower than fp32. Use fp32 (or auto)");
+    return "bf16";
+  }
   if (precision_option == "auto") return device.is_cuda() ? "tf32" : "fp32";
   if (precision_option == "fp32") return "fp32";
   if (precision_option == "tf32") {
@@ -94,17 +109,19 @@ std::string precision_for(const std::string& precision_option, const Device& dev
            "; use fp32 (or auto) on a CPU");
     return "tf32";
   }
-  fail("--precision: '", precision_option, "' is not a precision; use fp32, tf32 or auto");
+  fail("--precision: '", precision_option, "' is not a precision; use fp32, tf32, bf16 or auto");
 }
 
 ComputeSetup resolve_compute(const DeviceOptions& o) {
   ComputeSetup c;
   c.device = device_from_option(o.device);
   c.precision = precision_for(o.precision, c.device);  // checked before a GPU is touched
-  c = {resolve_device(o.device), c.precision};
+  c = {resolve_device(o.device), c.precision, nullptr};
   // The setting is the GPU's; a CPU run leaves it alone (it has no effect there).
   if (c.device.is_cuda()) cuda::set_allow_tf32(c.precision == "tf32");
-  std::fprintf(stderr, "device: %s, precision %s\n", c.device.str().c_str(), c.precision.c_str());
+  if (c.precision == "bf16") c.autocast = std::make_shared<autocast::AutocastGuard>(true);
+  std::fprintf(stderr, "device: %s, precision %s%s\n", c.device.str().c_str(), c.precision.c_str(),
+               c.precision == "bf16" ? " (conv2d and matmul in bf16 with fp32 sums; the rest fp32)" : "");
   return c;
 }
 

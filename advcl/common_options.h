@@ -7,6 +7,8 @@
 #include <string>
 
 #include "datasets/image_dataset.h"
+#include "engine/autocast.h"
+#include "engine/cpu_features.h"
 #include "engine/device.h"
 
 namespace advcl::cli {
@@ -44,20 +46,28 @@ Device resolve_device(const std::string& device_option);
 // --device and --precision: where a command computes, and in which arithmetic.
 struct DeviceOptions {
   std::string device = "cpu";      // cpu, cuda, cuda:N
-  std::string precision = "auto";  // auto, fp32, tf32
+  std::string precision = "auto";  // auto, fp32, tf32, bf16
 };
 // Adds --device and --precision (every command that trains or evaluates).
 void add_device_options(CLI::App& app, DeviceOptions& o);
 // The precision a run uses: "auto" is tf32 on a GPU (TensorFloat-32 tensor
 // cores for convolutions and matmuls, PyTorch's default for cuDNN) and fp32
-// on a CPU; tf32 on a CPU is refused (the CPU has no TF32 arithmetic).
-// Returns "fp32" or "tf32"; errors name --precision.
+// on a CPU; tf32 on a CPU is refused (the CPU has no TF32 arithmetic). bf16
+// is mixed precision (docs/precision.md): on a CPU only, and only one with
+// native bf16 dot products that oneDNN uses (`bf16`, detected at run time);
+// elsewhere it is refused with the reason, not run in fp32, so that a run's
+// recorded precision is always the arithmetic it had.
+// Returns "fp32", "tf32" or "bf16"; errors name --precision.
 std::string precision_for(const std::string& precision_option, const Device& device);
+std::string precision_for(const std::string& precision_option, const Device& device, const cpu::Bf16Support& bf16);
 // What a command computes on: the device (resolve_device) and the precision,
-// applied to the GPU's settings (cuda::set_allow_tf32) and printed once.
+// applied to the GPU's settings (cuda::set_allow_tf32) and printed once. For
+// bf16, `autocast` turns autocast on for the calling thread (where the steps
+// run) for as long as the setup, or a copy of the pointer, lives.
 struct ComputeSetup {
   Device device;
-  std::string precision;  // "fp32" or "tf32": recorded in metrics and checkpoint metadata
+  std::string precision;  // "fp32", "tf32" or "bf16": recorded in metrics and checkpoint metadata
+  std::shared_ptr<autocast::AutocastGuard> autocast;  // set for bf16 only
 };
 ComputeSetup resolve_compute(const DeviceOptions& o);
 // The options as a JSON object of strings (for run.json and checkpoint metadata).

@@ -64,6 +64,7 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   const ComputeSetup compute = resolve_compute(o.compute);  // under mpirun, "cuda" is the rank's local GPU
   r.device = compute.device;
   r.precision = compute.precision;
+  r.autocast = compute.autocast;
   r.model->to(r.device);
   r.sgd = std::make_unique<nn::Sgd>(r.model->named_parameters(), nn::SgdOptions{o.lr, o.momentum, o.weight_decay});
   data::LoaderOptions lo;

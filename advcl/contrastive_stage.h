@@ -34,7 +34,8 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o);
 struct ContrastiveRun {
   std::string stage;
   Device device;
-  std::string precision;  // fp32 or tf32 (recorded in the checkpoints)
+  std::string precision;  // fp32, tf32 or bf16 (recorded in the checkpoints)
+  std::shared_ptr<autocast::AutocastGuard> autocast;  // bf16: autocast on for this thread while the run lives
   std::unique_ptr<RunDir> dir;
   std::shared_ptr<const data::ImageDataset> data;
   nn::ResNetOptions model_options;

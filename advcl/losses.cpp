@@ -1,5 +1,6 @@
 #include "advcl/losses.h"
 
+#include "engine/autocast.h"
 #include "engine/ops.h"
 
 namespace advcl::method {
@@ -24,6 +25,10 @@ Tensor supcon_loss(const std::vector<Tensor>& views, double temperature, double 
   check_dim("supcon_loss", first, 2, "feature matrix [B, D]");
   for (const Tensor& v : views) check_same_shape("supcon_loss", first, v);
   int64_t V = static_cast<int64_t>(views.size()), B = first.size(0), N = V * B;
+  // The loss computes in float32 under autocast too (engine/autocast.h): its
+  // similarity matrix is a matmul, but of unit vectors whose logits, divided
+  // by a temperature of 0.5 or less, feed exp().
+  autocast::AutocastGuard float32(false);
 
   // Constant masks, made on the features' device (built on the host, they
   // were an upload that made every call wait for the GPU): the diagonal is

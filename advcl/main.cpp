@@ -8,6 +8,7 @@
 #include "advcl/train_loop.h"
 #include "dist/communicator.h"
 #include "engine/common.h"
+#include "engine/cpu_features.h"
 #include "engine/storage.h"
 
 namespace {
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "version") {
       std::printf("advcl (CUDA backend: %s)\n", advcl::cuda_built() ? "built" : "not built");
+      // What --precision bf16 would run on here (engine/cpu_features.h).
+      const advcl::cpu::Bf16Support& bf16 = advcl::cpu::bf16_support();
+      std::printf("oneDNN ISA: %s\n", bf16.onednn_isa.c_str());
+      std::printf("CPU bf16: avx512_bf16 %s, amx_bf16 %s; --precision bf16 %s\n", bf16.avx512_bf16 ? "yes" : "no",
+                  bf16.amx_bf16 ? "yes" : "no", bf16.native() ? "available" : ("refused: " + bf16.missing()).c_str());
       return 0;
     }
     if (cmd == "pretrain") return advcl::cli::cmd_pretrain(argc - 1, argv + 1);

@@ -74,3 +74,34 @@ TEST(PrecisionFor, AutoFollowsTheDeviceAndTf32NeedsAGpu) {
     }
   }
 }
+
+// --precision bf16: mixed precision on a CPU with native bf16 that oneDNN
+// uses; refused with the reason on a GPU (not built yet) and on a CPU without
+// it (emulated bf16 is slower than fp32), never silently run in fp32.
+TEST(PrecisionFor, Bf16NeedsACpuWithNativeBf16) {
+  cpu::Bf16Support native;
+  native.avx512_bf16 = native.onednn_bf16 = true;
+  native.onednn_isa = "avx512_core_bf16";
+  EXPECT_EQ(cli::precision_for("bf16", Device::cpu(), native), "bf16");
+  auto refused = [](const cpu::Bf16Support& s, const Device& d, const char* reason) {
+    try {
+      cli::precision_for("bf16", d, s);
+      ADD_FAILURE() << "no error for --precision bf16 on " << d.str();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--precision bf16"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+    }
+  };
+  refused(native, Device::cuda(0), "CPU only");
+  cpu::Bf16Support none;
+  none.onednn_isa = "avx2";
+  refused(none, Device::cpu(), "no native bf16");
+  cpu::Bf16Support held = none;
+  held.avx512_bf16 = true;  // the CPU has it, but oneDNN is limited below it
+  refused(held, Device::cpu(), "avx2");
+  // The two-argument form asks this machine.
+  if (cpu::bf16_support().native())
+    EXPECT_EQ(cli::precision_for("bf16", Device::cpu()), "bf16");
+  else
+    refused(cpu::bf16_support(), Device::cpu(), "bf16");
+}

@@ -12,7 +12,10 @@
 #include "advcl/finetune_results.h"
 #include "advcl/model_io.h"
 #include "advcl/run_dir.h"
+#include "engine/autocast.h"
 #include "engine/autograd.h"
+#include "engine/counters.h"
+#include "engine/cpu_features.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "datasets/batch_loader.h"
@@ -235,4 +238,34 @@ TEST(FinetuneFashionMnist, SlfOnASubsetBeatsChance) {
   // ~0.5), so a linear probe learns slowly: about 0.2 after 128 steps. The
   // synthetic test above is the sharp one; this runs the real reader path.
   EXPECT_GT(h.last()->sa, 0.15) << "10 classes: chance is 0.1";
+}
+
+// --precision bf16 (where the CPU has native bf16): finetune's steps and
+// eval's attacks run their convolutions in bf16 (the bf16 plans are built and
+// used), the choice is recorded in the checkpoint, metrics and results, the
+// checkpoint stays float32, and autocast is off again after each command.
+TEST_F(FinetuneCli, Bf16RunsTheStepsUnderAutocastAndRecordsIt) {
+  if (!cpu::bf16_support().native()) GTEST_SKIP() << "no native bf16 here: " << cpu::bf16_support().missing();
+  auto args = quick(t, "slf", "bf16", 1);
+  args.insert(args.end(), {"--precision", "bf16"});
+  const int64_t before = counters::get("conv2d.bf16");
+  ASSERT_EQ(run(cli::cmd_finetune, args), 0);
+  EXPECT_FALSE(autocast::enabled()) << "the command left autocast on";
+  EXPECT_GT(counters::get("conv2d.bf16"), before) << "finetune ran no bf16 convolution";
+  SafetensorsFile f = load_safetensors(t / "bf16/last.safetensors");
+  EXPECT_EQ(f.metadata.at("precision"), "bf16");
+  for (auto& [name, tensor] : f.tensors) {
+    if (is_floating(tensor.dtype())) {
+      EXPECT_EQ(tensor.dtype(), DType::Float32) << name;
+    }
+  }
+  EXPECT_NE(read("bf16/metrics.jsonl").find("\"precision\": \"bf16\""), std::string::npos);
+  const int64_t before_eval = counters::get("conv2d.bf16");
+  ASSERT_EQ(run(cli::cmd_eval, {"--ckpt", t / "bf16/last.safetensors", "--data", t / "data", "--dataset", "mnist",
+                                "--size", "8", "--steps", "2", "--batch-size", "32", "--workers", "1", "--precision",
+                                "bf16", "--json", t / "eval.json"}),
+            0);
+  EXPECT_FALSE(autocast::enabled());
+  EXPECT_GT(counters::get("conv2d.bf16"), before_eval) << "eval ran no bf16 convolution";
+  EXPECT_NE(read("eval.json").find("\"precision\": \"bf16\""), std::string::npos) << read("eval.json");
 }
