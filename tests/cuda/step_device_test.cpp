@@ -63,7 +63,11 @@ TEST(StepOnDevice, AdvclStepAfterTheFirstAllocatesNothingAndReadsNothing) {
     EXPECT_EQ(counters::host_syncs(), syncs) << "step " << s;
     EXPECT_TRUE(std::isfinite(r.loss.item()));
   }
-  EXPECT_EQ(cuda::memory_stats(0).raw_allocs, allocs) << cuda::memory_summary(0);
+  // With ADVCL_CUDA_NO_CACHE=1 (the sanitizer's mode) every tensor is its own
+  // raw allocation by design: only the cache makes a warm step allocate nothing.
+  if (cuda::memory_stats(0).caching) {
+    EXPECT_EQ(cuda::memory_stats(0).raw_allocs, allocs) << cuda::memory_summary(0);
+  }
   EXPECT_EQ(cuda::pinned_staging_buffers(), staging);
 }
 
@@ -91,6 +95,8 @@ TEST(StepOnDevice, FinetuneStepsAfterTheFirstAllocateNothingAndReadNothing) {
       EXPECT_EQ(counters::host_syncs(), syncs) << "step " << s;
       method::read_values(v);
     }
-    EXPECT_EQ(cuda::memory_stats(0).raw_allocs, allocs) << cuda::memory_summary(0);
+    if (cuda::memory_stats(0).caching) {  // (see above: not under ADVCL_CUDA_NO_CACHE=1)
+      EXPECT_EQ(cuda::memory_stats(0).raw_allocs, allocs) << cuda::memory_summary(0);
+    }
   }
 }
