@@ -3,11 +3,12 @@
 // Run through bench/run.py, which times PyTorch on the same shapes and threads
 // (or, with --device cuda, on the same GPU).
 //   advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] [--matmul-path onednn|blas]
-//               [--device cpu|cuda[:N]] [--tf32 on|off] [--deterministic on|off]
+//               [--device cpu|cuda[:N]] [--tf32 on|off] [--deterministic on|off] [--precision fp32|bf16]
 // --only times just the ops whose name contains SUBSTRING; --matmul-path picks
 // the library of float32 matrix products on the CPU (blas, the engine's
 // default, or onednn); --tf32 and --deterministic are the GPU settings of
-// cuda/settings.h.
+// cuda/settings.h; --precision bf16 times the ops under autocast (bf16
+// convolutions and matmuls with float32 sums, engine/autocast.h; CPU only).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +20,7 @@
 
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
+#include "engine/autocast.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   std::string only;
   Device device = Device::cpu();
+  bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -92,6 +95,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "advcl_bench: --device: %s\n", e.what());
         return 2;
       }
+    } else if (a == "--precision") {
+      std::string p = next();
+      if (p != "fp32" && p != "bf16") {
+        std::fprintf(stderr, "advcl_bench: --precision must be fp32 or bf16, not %s\n", p.c_str());
+        return 2;
+      }
+      bf16 = p == "bf16";
     } else if (a == "--tf32" || a == "--deterministic") {
       std::string v = next();
       if (v != "on" && v != "off") {
@@ -103,7 +113,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: advcl_bench [--threads N] [--batch B] [--repeat R] [--only SUBSTRING] "
                    "[--matmul-path onednn|blas] [--device cpu|cuda[:N]] [--tf32 on|off] "
-                   "[--deterministic on|off]\n");
+                   "[--deterministic on|off] [--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -120,10 +130,12 @@ int main(int argc, char** argv) {
                  cuda::device_description(device.index).c_str(), static_cast<long long>(batch), repeat,
                  cuda::allow_tf32() ? "on" : "off", cuda::deterministic() ? "on" : "off");
   } else {
-    std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d, float32 matmul through %s\n", threads,
-                 static_cast<long long>(batch), repeat,
-                 ops::matmul_cpu_path() == ops::MatmulCpuPath::Blas ? "OpenBLAS" : "oneDNN");
+    std::fprintf(stderr, "advcl_bench: %d threads, batch %lld, median of %d, float32 matmul through %s, %s\n",
+                 threads, static_cast<long long>(batch), repeat,
+                 ops::matmul_cpu_path() == ops::MatmulCpuPath::Blas ? "OpenBLAS" : "oneDNN",
+                 bf16 ? "conv2d and matmul in bf16 (oneDNN)" : "float32");
   }
+  autocast::AutocastGuard precision(bf16);
   // The inputs are drawn on the CPU (the same numbers on either device) and moved.
   auto on_device = [&](Tensor t) { return t.to(device).set_requires_grad(); };
   auto wanted = [&](const std::string& name) { return only.empty() || name.find(only) != std::string::npos; };

@@ -7,7 +7,9 @@
 // bench/resnet_step_bench.py, which times PyTorch on the same model and threads
 // (or, with --device cuda, on the same GPU).
 //   advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R] [--device cpu|cuda[:N]]
-//                      [--tf32 on|off] [--deterministic on|off]
+//                      [--tf32 on|off] [--deterministic on|off] [--precision fp32|bf16]
+// --precision bf16 runs the step under autocast (conv2d and linear in bf16 with
+// float32 sums, the rest float32: engine/autocast.h; CPU only).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include "advcl/finetune_model.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -67,9 +70,10 @@ int main(int argc, char** argv) {
   int threads = 1, warmup = 2, repeat = 5;
   std::vector<int64_t> batches = {32, 128};
   Device device = Device::cpu();
+  bool bf16 = false;
   const char* usage =
       "usage: advcl_resnet_bench [--threads N] [--batches 32,128] [--warmup W] [--repeat R] [--device cpu|cuda[:N]] "
-      "[--tf32 on|off] [--deterministic on|off]\n";
+      "[--tf32 on|off] [--deterministic on|off] [--precision fp32|bf16]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) {
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeat") repeat = std::atoi(v.c_str());
     else if (a == "--tf32" && (v == "on" || v == "off")) cuda::set_allow_tf32(v == "on");
     else if (a == "--deterministic" && (v == "on" || v == "off")) cuda::set_deterministic(v == "on");
+    else if (a == "--precision" && (v == "fp32" || v == "bf16")) bf16 = v == "bf16";
     else if (a == "--device") {
       try {
         device = Device::parse(v);
@@ -115,7 +120,9 @@ int main(int argc, char** argv) {
     where = cuda::device_description(device.index) + ", TF32 " + (cuda::allow_tf32() ? "on" : "off") +
             ", cuDNN deterministic " + (cuda::deterministic() ? "on" : "off");
   }
-  std::fprintf(stderr, "advcl_resnet_bench: %s, %d warm-up + median of %d steps\n", where.c_str(), warmup, repeat);
+  std::fprintf(stderr, "advcl_resnet_bench: %s, %s, %d warm-up + median of %d steps\n", where.c_str(),
+               bf16 ? "bf16 autocast" : "float32", warmup, repeat);
+  autocast::AutocastGuard precision(bf16);
   for (int64_t b : batches) {
     double ms = step_median_ms(b, warmup, repeat, device);
     std::printf("{\"name\": \"resnet18_step_b%lld\", \"ms\": %.3f}\n", static_cast<long long>(b), ms);

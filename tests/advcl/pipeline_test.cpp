@@ -7,6 +7,9 @@
 
 #include "advcl/commands.h"
 #include "advcl/pseudo_labels.h"
+#include "engine/autocast.h"
+#include "engine/counters.h"
+#include "engine/cpu_features.h"
 #include "engine/safetensors.h"
 #include "tests/datasets/cifar_test_util.h"
 #include "tests/golden_util.h"
@@ -113,4 +116,39 @@ TEST(PseudoLabelImport, ReadsTheReferencePickleFormat) {
   method::PseudoLabels back = method::load_pseudo_labels(tmp / "ours.safetensors");
   EXPECT_EQ(back.ks, l.ks);
   EXPECT_EQ(back.train, l.train);
+}
+
+// --precision bf16 (where the CPU has native bf16): SimCLR and AdvCL
+// pretraining run their steps' convolutions in bf16 (the guard lives as long
+// as the run), record bf16 in their checkpoints, and leave autocast off.
+TEST(PretrainPipeline, Bf16SimclrAndPretrainRunUnderAutocast) {
+  if (!cpu::bf16_support().native()) GTEST_SKIP() << "no native bf16 here: " << cpu::bf16_support().missing();
+  TempDir tmp;
+  std::string data = tmp / "cifar";
+  write_tiny_cifar(data);
+  int64_t before = counters::get("conv2d.bf16");
+  ASSERT_EQ(run({"simclr", "--data", data, "--out", tmp / "simclr", "--width", "4", "--batch-size", "16", "--epoch",
+                 "1", "--workers", "1", "--log-every", "0", "--precision", "bf16"},
+                cli::cmd_simclr),
+            0);
+  EXPECT_FALSE(autocast::enabled()) << "simclr left autocast on";
+  EXPECT_GT(counters::get("conv2d.bf16"), before) << "simclr ran no bf16 convolution";
+  EXPECT_EQ(load_safetensors(tmp / "simclr/last.safetensors").metadata.at("precision"), "bf16");
+  ASSERT_EQ(run({"pseudo-labels", "--encoder", tmp / "simclr/last.safetensors", "--data", data, "--k", "2,5",
+                 "--out", tmp / "labels.safetensors"},
+                cli::cmd_pseudo_labels),
+            0);
+  before = counters::get("conv2d.bf16");
+  std::vector<std::string> args = pretrain_args(data, tmp / "labels.safetensors", tmp / "pre", 1);
+  args.insert(args.end(), {"--precision", "bf16"});
+  ASSERT_EQ(run(args, cli::cmd_pretrain), 0);
+  EXPECT_FALSE(autocast::enabled()) << "pretrain left autocast on";
+  EXPECT_GT(counters::get("conv2d.bf16"), before) << "pretrain ran no bf16 convolution";
+  SafetensorsFile f = load_safetensors(tmp / "pre/last.safetensors");
+  EXPECT_EQ(f.metadata.at("precision"), "bf16");
+  for (auto& [name, t] : f.tensors) {
+    if (is_floating(t.dtype())) {
+      EXPECT_EQ(t.dtype(), DType::Float32) << name << ": checkpoints stay float32";
+    }
+  }
 }
