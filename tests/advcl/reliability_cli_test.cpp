@@ -22,6 +22,7 @@
 using namespace advcl;
 using data::testing::read_file;
 using data::testing::TempDir;
+using data::testing::write_idx_split;
 namespace fs = std::filesystem;
 
 namespace {
@@ -129,28 +130,6 @@ struct Result {
 Result run(const std::vector<std::string>& args, const std::string& log, rlim_t max_file_bytes = RLIM_INFINITY) {
   int code = wait_code(start(args, log, max_file_bytes));
   return {code, text_of(log)};
-}
-
-std::vector<uint8_t> be32(uint32_t v) {
-  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-          static_cast<uint8_t>(v)};
-}
-
-// n 8x8 IDX images in 4 brightness classes (as finetune_cli_test.cpp).
-void write_idx_split(const std::string& dir, const std::string& prefix, int n) {
-  std::vector<uint8_t> im = be32(0x803), lb = be32(0x801);
-  for (uint32_t v : {uint32_t(n), 8u, 8u}) {
-    auto b = be32(v);
-    im.insert(im.end(), b.begin(), b.end());
-  }
-  auto b = be32(static_cast<uint32_t>(n));
-  lb.insert(lb.end(), b.begin(), b.end());
-  for (int i = 0; i < n; ++i) {
-    lb.push_back(static_cast<uint8_t>(i % 4));
-    for (int j = 0; j < 64; ++j) im.push_back(static_cast<uint8_t>(30 + 60 * (i % 4) + (7 * i + 13 * j) % 21));
-  }
-  data::testing::write_file(dir + "/" + prefix + "-images-idx3-ubyte", im);
-  data::testing::write_file(dir + "/" + prefix + "-labels-idx1-ubyte", lb);
 }
 
 // Files in `dir` whose name marks a leftover temporary.

@@ -15,34 +15,17 @@
 #if ADVCL_CUDA
 #include "cuda/testing.h"
 #endif
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace advcl;
 
 namespace {
 
-#define REQUIRE_GPU()                                                                                  \
-  do {                                                                                                 \
-    if (!cuda_built()) GTEST_SKIP() << "built without CUDA";                                           \
-    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";                   \
-  } while (0)
-
-const Device kGpu = Device::cuda(0);
+using gpu_test::kGpu;
+using gpu_test::max_rel_diff;
 
 Tensor randn(const Shape& s, uint32_t sample, DType dt = DType::Float64) {
-  return ops::rand_normal(s, RngKey{42, static_cast<uint32_t>(RngPurpose::Test), 7, sample}, 0, 1, dt);
-}
-
-// max |a - b| / max(1, |b|) over the elements, both moved to the CPU as double.
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  std::vector<double> x = a.to(Device::cpu()).to(DType::Float64).to_vector<double>();
-  std::vector<double> y = b.to(Device::cpu()).to(DType::Float64).to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-    double d = std::fabs(x[i] - y[i]) / std::max(1.0, std::fabs(y[i]));
-    if (!(d <= m)) m = d;  // NaN propagates as a failure
-  }
-  return m;
+  return gpu_test::randn(s, 7, sample, dt);
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;

@@ -12,18 +12,13 @@
 #include "engine/counters.h"
 #include "engine/ops.h"
 #include "tests/tiny_data.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace advcl;
 
 namespace {
 
-#define REQUIRE_GPU()                                                                \
-  do {                                                                               \
-    if (!cuda_built()) GTEST_SKIP() << "built without CUDA";                         \
-    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine"; \
-  } while (0)
-
-const Device kGpu = Device::cuda(0);
+using gpu_test::kGpu;
 
 // Host images and labels of step s (what the loader hands over).
 Tensor host_images(int64_t n, int64_t channels, uint32_t s, uint32_t view) {

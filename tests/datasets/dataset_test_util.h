@@ -111,4 +111,30 @@ inline std::string golden_path(const std::string& name) {
   return p;
 }
 
+// A big-endian 32-bit field (IDX headers).
+inline std::vector<uint8_t> be32(uint32_t v) {
+  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+          static_cast<uint8_t>(v)};
+}
+
+// `prefix`-images-idx3-ubyte and -labels-idx1-ubyte in `dir` with n 8x8
+// images: class k = i % 4 has brightness 30 + 60 k plus a fixed pixel texture,
+// so a linear probe learns it in a few steps (the CLI tests' tiny MNIST).
+inline void write_idx_split(const std::string& dir, const std::string& prefix, int n) {
+  std::vector<uint8_t> im = be32(0x803), lb = be32(0x801);
+  for (uint32_t v : {uint32_t(n), 8u, 8u}) {
+    auto b = be32(v);
+    im.insert(im.end(), b.begin(), b.end());
+  }
+  auto b = be32(static_cast<uint32_t>(n));
+  lb.insert(lb.end(), b.begin(), b.end());
+  for (int i = 0; i < n; ++i) {
+    int k = i % 4;
+    lb.push_back(static_cast<uint8_t>(k));
+    for (int j = 0; j < 64; ++j) im.push_back(static_cast<uint8_t>(30 + 60 * k + (7 * i + 13 * j) % 21));
+  }
+  write_file(dir + "/" + prefix + "-images-idx3-ubyte", im);
+  write_file(dir + "/" + prefix + "-labels-idx1-ubyte", lb);
+}
+
 }  // namespace advcl::data::testing
