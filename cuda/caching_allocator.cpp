@@ -112,15 +112,22 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, StreamId 
     fail(name_, ": out of memory allocating ", human(requested), " (", requested, " bytes, needing a new ", human(seg),
          " segment), even after releasing the cache. ", stats_str_locked(),
          ". Reduce the batch size or free tensors that are still referenced.");
+  Block* b = record_segment(p, seg, stream);
+  b->small = rounded <= kSmallRequest;
+  return b;
+}
+
+// The bookkeeping of a fresh raw allocation `p` of `size` bytes: counted as a
+// segment, reserved, and wrapped in a Block of its own.
+CachingAllocator::Block* CachingAllocator::record_segment(void* p, size_t size, StreamId stream) {
   ++st_.raw_allocs;
   ++st_.segments;
-  st_.reserved += seg;
+  st_.reserved += size;
   if (st_.reserved > st_.peak_reserved) st_.peak_reserved = st_.reserved;
   Block* b = new Block;
   b->ptr = static_cast<char*>(p);
-  b->size = seg;
+  b->size = size;
   b->stream = stream;
-  b->small = rounded <= kSmallRequest;
   return b;
 }
 
@@ -131,14 +138,7 @@ void* CachingAllocator::allocate_uncached(size_t nbytes, StreamId stream) {
   if (!p)
     fail(name_, ": out of memory allocating ", human(nbytes), " (", nbytes, " bytes, cache off). ", stats_str_locked(),
          ". Reduce the batch size or free tensors that are still referenced.");
-  ++st_.raw_allocs;
-  ++st_.segments;
-  st_.reserved += nbytes;
-  if (st_.reserved > st_.peak_reserved) st_.peak_reserved = st_.reserved;
-  Block* b = new Block;
-  b->ptr = static_cast<char*>(p);
-  b->size = nbytes;
-  b->stream = stream;
+  Block* b = record_segment(p, nbytes, stream);
   b->allocated = true;
   b->requested = nbytes;
   active_[b->ptr] = b;

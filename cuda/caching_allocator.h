@@ -117,6 +117,7 @@ class CachingAllocator {
   Pool& pool_for(size_t rounded) { return rounded <= kSmallRequest ? small_ : large_; }
   Block* find_free(Pool& pool, size_t rounded, StreamId stream);
   Block* new_segment(size_t rounded, StreamId stream, size_t requested);
+  Block* record_segment(void* p, size_t size, StreamId stream);
   void* allocate_uncached(size_t nbytes, StreamId stream);
   void free_uncached(Block* b);
   bool should_split(const Block* b, size_t rounded) const;
