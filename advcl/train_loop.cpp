@@ -17,6 +17,8 @@
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 
+#include <nlohmann/json.hpp>
+
 namespace advcl::cli {
 
 namespace {
@@ -148,6 +150,38 @@ ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, co
   return p;
 }
 
+namespace {
+
+// A checkpoint written inside an epoch carries the epoch's sums so far, so
+// that a resumed run's epoch means still cover the whole epoch.
+const char* const kEpochSumsKey = "loop.epoch_sums";    // {"loss": sum, ...}
+const char* const kEpochStepsKey = "loop.epoch_steps";  // steps those sums cover
+
+std::map<std::string, std::string> with_epoch_sums(std::map<std::string, std::string> metadata,
+                                                   const std::map<std::string, double>& sums, int64_t steps) {
+  metadata[kEpochSumsKey] = nlohmann::json(sums).dump();
+  metadata[kEpochStepsKey] = std::to_string(steps);
+  return metadata;
+}
+
+// The sums a mid-epoch checkpoint carried (none in one written at an epoch's
+// end, or by an older advcl: then the means cover the steps since the resume).
+void restore_epoch_sums(const ResumePoint& from, const std::string& path, std::map<std::string, double>& sums,
+                        int64_t& steps) {
+  auto s = from.metadata.find(kEpochSumsKey), n = from.metadata.find(kEpochStepsKey);
+  if (from.loader.batch == 0 || s == from.metadata.end() || n == from.metadata.end()) return;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(s->second);
+    if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not an object", nullptr);
+    for (auto it = j.begin(); it != j.end(); ++it) sums[it.key()] = it.value().get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": metadata '", kEpochSumsKey, "' is not a JSON object of numbers (", e.what(), ")");
+  }
+  steps = metadata_int(path, kEpochStepsKey, n->second);
+}
+
+}  // namespace
+
 void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::BatchLoader& loader, const LoopOptions& opt,
                   const LrSchedule& lr, const StepFn& step, ResumePoint from) {
   int64_t nb = loader.batches_per_epoch();
@@ -166,6 +200,8 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
     progress.begin_epoch();
     std::map<std::string, Tensor> sums;  // float64, on the device
     int64_t steps = 0, first_unchecked = 1;
+    std::map<std::string, double> carried;  // the sums of this epoch's steps before a resume
+    if (e0 == from.loader.epoch) restore_epoch_sums(from, dir.last_checkpoint(), carried, steps);
     // The sums read back (one host round trip), failing if a value diverged
     // in the steps since the last check: run before every checkpoint.
     auto checked_sums = [&](int64_t through) {
@@ -197,7 +233,10 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
         for (auto& [k, v] : values) {
           Tensor x = v.detach().to(DType::Float64);
           auto it = sums.find(k);
-          sums[k] = it == sums.end() ? x.clone() : ops::add(it->second, x);
+          if (it != sums.end())
+            sums[k] = ops::add(it->second, x);
+          else
+            sums[k] = carried.count(k) ? ops::add(x, carried.at(k)) : x.clone();
         }
       }
       if (!warm) {
@@ -234,13 +273,13 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
       }
       if (writer()) progress.step(epoch, batch.index, batch.size(), line, opt.log_every, batch.index + 1 == nb);
       if (opt.save_steps > 0 && global_step % opt.save_steps == 0 && batch.index + 1 < nb) {
-        checked_sums(batch.index + 1);
-        save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+        save(dir, model, sgd, opt, with_epoch_sums(metadata, checked_sums(batch.index + 1), steps), {e0, batch.index + 1},
+             global_step, dir.last_checkpoint());
       }
       if (batch.index + 1 < nb)  // (after an epoch's last step, the epoch's end comes first)
         if (int sig = stop_requested()) {
-          checked_sums(batch.index + 1);
-          save(dir, model, sgd, opt, metadata, {e0, batch.index + 1}, global_step, dir.last_checkpoint());
+          save(dir, model, sgd, opt, with_epoch_sums(metadata, checked_sums(batch.index + 1), steps),
+               {e0, batch.index + 1}, global_step, dir.last_checkpoint());
           throw_interrupted(opt, sig, global_step, dir);
         }
     }

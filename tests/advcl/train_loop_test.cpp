@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "advcl/train_loop.h"
 #include "engine/ops.h"
@@ -66,6 +68,17 @@ std::map<std::string, Tensor> train(const std::string& out, int epochs, int sign
   return state;
 }
 
+// `field` of the epoch-summary line of `epoch` in a metrics.jsonl (-1 if none).
+double epoch_mean(const std::string& metrics, int64_t epoch, const std::string& field) {
+  std::ifstream in(metrics);
+  double found = -1;
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j.value("epoch", int64_t{0}) == epoch && j.contains(field)) found = j[field].get<double>();
+  }
+  return found;
+}
+
 }  // namespace
 
 TEST(TrainLoop, StopSignalSavesAndResumesExactly) {
@@ -86,6 +99,12 @@ TEST(TrainLoop, StopSignalSavesAndResumesExactly) {
     std::vector<float> a = t.to_vector<float>(), b = resumed.at(name).to_vector<float>();
     EXPECT_EQ(a, b) << name;
   }
+  // The checkpoint inside epoch 2 carried that epoch's sums so far: the
+  // resumed run's epoch-2 mean covers all 3 steps, as the straight run's does.
+  EXPECT_EQ(ck.metadata.at("loop.epoch_steps"), "2");
+  double straight_mean = epoch_mean(tmp / "straight/metrics.jsonl", 2, "mean_loss");
+  EXPECT_GT(straight_mean, 0);
+  EXPECT_EQ(epoch_mean(tmp / "stopped/metrics.jsonl", 2, "mean_loss"), straight_mean);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGINT, SIG_DFL);
 }
