@@ -19,6 +19,8 @@ using data::testing::TempDir;
 
 namespace {
 
+using data::testing::error_of;
+
 // A 3-input linear model after one SGD step with momentum (both parameters have a buffer).
 struct Trained {
   Linear model{3, 2};
@@ -30,15 +32,6 @@ struct Trained {
     sgd.step();
   }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // Rewrites `path` with `edit` applied to its tensors (the metadata kept).
 template <class Edit>
