@@ -114,9 +114,8 @@ std::string precision_for(const std::string& precision_option, const Device& dev
 
 ComputeSetup resolve_compute(const DeviceOptions& o) {
   ComputeSetup c;
-  c.device = device_from_option(o.device);
-  c.precision = precision_for(o.precision, c.device);  // checked before a GPU is touched
-  c = {resolve_device(o.device), c.precision, nullptr};
+  c.precision = precision_for(o.precision, device_from_option(o.device));  // checked before a GPU is touched
+  c.device = resolve_device(o.device);
   // The setting is the GPU's; a CPU run leaves it alone (it has no effect there).
   if (c.device.is_cuda()) cuda::set_allow_tf32(c.precision == "tf32");
   if (c.precision == "bf16") c.autocast = std::make_shared<autocast::AutocastGuard>(true);

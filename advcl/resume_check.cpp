@@ -73,6 +73,17 @@ std::vector<std::string> option_differences(const std::string& stage, const std:
   return diffs;
 }
 
+void check_checkpoint_stage(const RunDir& dir, const std::string& path, const std::map<std::string, std::string>& md,
+                            const std::string& stage) {
+  auto st = md.find("stage");
+  if (st == md.end())
+    fail("--out ", dir.path(), ": ", path, " is not an advcl training checkpoint (no 'stage' in its metadata); "
+         "choose another --out");
+  if (st->second != stage)
+    fail("--out ", dir.path(), ": this folder holds a ", st->second, " run (", path, "), not a ", stage,
+         " run; choose another --out");
+}
+
 bool check_resume(const RunDir& dir, const std::string& stage, const std::string& options, bool resume_flag,
                   bool no_resume) {
   if (resume_flag && no_resume) fail("--resume and --no-resume exclude each other");
@@ -85,13 +96,7 @@ bool check_resume(const RunDir& dir, const std::string& stage, const std::string
     return false;
   }
   const std::map<std::string, std::string> md = load_safetensors(path).metadata;
-  auto st = md.find("stage");
-  if (st == md.end())
-    fail("--out ", dir.path(), ": ", path, " is not an advcl training checkpoint (no 'stage' in its metadata); "
-         "choose another --out");
-  if (st->second != stage)
-    fail("--out ", dir.path(), ": this folder holds a ", st->second, " run (", path, "), not a ", stage,
-         " run; choose another --out");
+  check_checkpoint_stage(dir, path, md, stage);
   auto opts = md.find("options");
   if (opts == md.end()) return true;  // (a checkpoint without options: nothing to compare)
   std::vector<std::string> diffs = option_differences(stage, parse_options_json(opts->second, path),

@@ -37,6 +37,11 @@ std::vector<std::string> option_differences(const std::string& stage, const std:
 
 // The checks above for `dir`; `options` is this run's options_json().
 // Returns whether the run will resume (a checkpoint exists and --no-resume is off).
+// Fails unless the checkpoint metadata `md` of `path` in `dir` is an advcl
+// training checkpoint of `stage`: a folder of another stage's run is named as
+// such, not reported as a list of missing tensors.
+void check_checkpoint_stage(const RunDir& dir, const std::string& path, const std::map<std::string, std::string>& md,
+                            const std::string& stage);
 bool check_resume(const RunDir& dir, const std::string& stage, const std::string& options, bool resume_flag,
                   bool no_resume);
 

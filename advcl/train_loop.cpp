@@ -10,6 +10,7 @@
 
 #include "cuda/runtime.h"
 #include "advcl/parse_number.h"
+#include "advcl/resume_check.h"
 #include "dist/communicator.h"
 #include "engine/counters.h"
 #include "engine/finite_check.h"
@@ -130,15 +131,7 @@ ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, co
   ResumePoint p;
   if (!resume || !dir.has_checkpoint()) return p;
   std::string path = dir.last_checkpoint();
-  {
-    // The stage first: a folder of another stage's run is named as such, not
-    // as a list of missing tensors.
-    const std::map<std::string, std::string> md = load_safetensors(path).metadata;
-    auto st = md.find("stage");
-    if (st == md.end() || st->second != stage)
-      fail("--out ", dir.path(), ": this folder holds a ", st == md.end() ? "non-advcl" : st->second, " run (", path,
-           "), not a ", stage, " run; choose another --out");
-  }
+  check_checkpoint_stage(dir, path, load_safetensors(path).metadata, stage);  // before the tensors are matched
   nn::CheckpointInfo info = nn::load_checkpoint(path, model, &sgd);
   p.loader = {meta_int(info, "loader_epoch", path), meta_int(info, "loader_batch", path)};
   p.global_step = info.step;
