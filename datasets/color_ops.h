@@ -1,4 +1,4 @@
-// Per-pixel image operations of the SimCLR augmentation (SPEC.md, "Views"):
+// Per-pixel image operations of the SimCLR augmentation (docs/method.md section 7):
 // horizontal flip, grayscale, and ColorJitter's four adjustments. Each is a
 // plain function on a float32 CHW buffer with values in [0, 1], free of any
 // randomness, so that it can be tested against torchvision in isolation and
@@ -26,7 +26,7 @@ struct Luma {
   float r, g, b;
 };
 // PIL's convert("L") (ITU-R 601-2): what the reference's PIL images use, and
-// what SPEC.md prescribes. Our default.
+// what docs/method.md section 7 prescribes. Our default.
 inline constexpr Luma kLumaPil{0.299f, 0.587f, 0.114f};
 // torchvision's tensor rgb_to_grayscale (0.2989, following TensorFlow). Only
 // the golden tests use it, to compare with torchvision to the last bit.

@@ -1,4 +1,4 @@
-// RandomResizedCrop (SPEC.md, "Views"): torchvision's random box and a
+// RandomResizedCrop (docs/method.md section 7): torchvision's random box and a
 // bilinear, antialiased resize of the box to the output size, on float CHW.
 //
 // The resize is torchvision's tensor path

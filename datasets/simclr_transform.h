@@ -1,4 +1,4 @@
-// The SimCLR augmentation of AdvCL (SPEC.md, "Views"), as a per-sample
+// The SimCLR augmentation of AdvCL (docs/method.md section 7), as a per-sample
 // transform for the batch loader: uint8 CHW in, float32 CHW in [0, 1] out.
 //
 //   RandomResizedCrop(size, scale (0.2, 1), ratio (3/4, 4/3), bilinear)

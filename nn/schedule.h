@@ -1,6 +1,6 @@
 // Learning-rate schedules of the reference.
 //
-// Pretraining (SPEC "Optimisation"; the reference's adjust_learning_rate and
+// Pretraining (docs/method.md section 11; the reference's adjust_learning_rate and
 // warmup_learning_rate): for a 1-based epoch e,
 //   cosine(e) = eta_min + (lr - eta_min) * (1 + cos(pi * e / epochs)) / 2,
 //   eta_min = lr * decay_rate^3 (decay_rate 0.1);

@@ -1,5 +1,5 @@
 // `advcl finetune`: SLF, ALF or AFF finetuning of a pretrained encoder
-// (SPEC.md "Finetuning"), with SA and RA on the test split after every
+// (docs/method.md section 12), with SA and RA on the test split after every
 // (--eval-every) epoch, the best-RA and the last epoch in results.json.
 //
 // Under mpirun (docs/distributed.md): --batch-size is the global batch, each
@@ -38,8 +38,8 @@ struct ModeDefaults {
   double lr;
   int64_t batch_size;
 };
-// SPEC.md: SLF and ALF train the classifier at lr 0.01, batch 512; AFF trains
-// everything at lr 0.1, batch 128.
+// docs/method.md section 12: SLF and ALF train the classifier at lr 0.01,
+// batch 512; AFF trains everything at lr 0.1, batch 128.
 ModeDefaults defaults_for(method::FinetuneMode m) {
   return m == method::FinetuneMode::Aff ? ModeDefaults{0.1, 128} : ModeDefaults{0.01, 512};
 }

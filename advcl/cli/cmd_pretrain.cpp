@@ -1,6 +1,7 @@
-// `advcl pretrain`: AdvCL pretraining (SPEC.md). Option names follow the
-// reference's where it has them (--epoch, --batch-size, --learning_rate,
-// --weight_decay, --nce_t, --ce_weight, --epsilon, --iter, --radius).
+// `advcl pretrain`: AdvCL pretraining (docs/method.md sections 9-11). Option
+// names follow the reference's where it has them (--epoch, --batch-size,
+// --learning_rate, --weight_decay, --nce_t, --ce_weight, --epsilon, --iter,
+// --radius).
 #include <cstdio>
 
 #include "advcl/advcl_step.h"

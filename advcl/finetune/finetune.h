@@ -1,4 +1,5 @@
-// The three finetuning protocols of SPEC.md, one training step each:
+// The three finetuning protocols (docs/method.md section 12), one training
+// step each:
 //   SLF  standard linear finetuning: frozen encoder (eval mode), the linear
 //        classifier trained on clean features;
 //   ALF  adversarial linear finetuning: the classifier trained on PGD-10

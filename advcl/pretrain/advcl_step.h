@@ -1,4 +1,5 @@
-// One AdvCL training step (SPEC.md: "PGD inside pretraining", "Training loss").
+// One AdvCL training step (docs/method.md sections 9 and 10: the attack and
+// the training loss).
 //
 //   x_HFC = high-pass(x_org)
 //   x_cl, x_ce = PGD from x_org + U(-eps, eps), 5 iterations of 2/255 sign

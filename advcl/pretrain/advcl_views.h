@@ -1,4 +1,4 @@
-// The per-sample view sets of the two pretraining stages (SPEC.md, "Views").
+// The per-sample view sets of the two pretraining stages (docs/method.md section 7).
 //
 // AdvCL: three views per image, in this order,
 //   kViewX1, kViewX2: two independent SimCLR draws (advcl/simclr_transform.h);

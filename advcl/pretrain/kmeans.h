@@ -1,4 +1,4 @@
-// k-means for the pseudo-labels (SPEC.md, "Pipeline" 1): k-means++
+// k-means for the pseudo-labels (docs/method.md section 3): k-means++
 // initialisation, Lloyd iterations, several restarts keeping the lowest
 // inertia. Deterministic: all randomness comes from the counter-based
 // generator keyed by (seed, RngPurpose::KMeans, restart).

@@ -1,4 +1,4 @@
-// The training losses of AdvCL (SPEC.md, "Training loss").
+// The training losses of AdvCL (docs/method.md section 10).
 #pragma once
 #include <vector>
 

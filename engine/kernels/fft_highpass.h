@@ -1,4 +1,4 @@
-// The high-pass mask of AdvCL's high-frequency view (SPEC.md, "Views"), in
+// The high-pass mask of AdvCL's high-frequency view (docs/method.md section 8), in
 // the coordinates of the fftshift-ed spectrum: frequency (i, j) is zeroed when
 // its distance to the centre (H/2, W/2) (integer division) is below r.
 // fftshift puts frequency u at shifted index (u + H/2) mod H, so shifted row

@@ -1,4 +1,4 @@
-// The high-frequency view of AdvCL (SPEC.md, "Views"): per image and channel,
+// The high-frequency view of AdvCL (docs/method.md section 8): per image and channel,
 //   Re( IFFT2( ishift( M * shift( FFT2(x) ) ) ) )
 // where M zeroes every frequency within distance < radius of the centre
 // (H/2, W/2) of the shifted spectrum. The map is linear and real; since the

@@ -17,7 +17,7 @@ namespace {
 bool skipped_state(const std::string& name) {
   // Running statistics that the reference updates once per forward call and
   // we update fewer times by design (clean views computed once per step,
-  // SPEC.md "PGD inside pretraining"): the `normal` set (bn_list.0) and the
+  // docs/method.md section 9): the `normal` set (bn_list.0) and the
   // projection head's BN. Neither is used by any later stage.
   bool stat = name.find("running_") != std::string::npos || name.find("num_batches_tracked") != std::string::npos;
   return stat && (name.find("bn_list.0.") != std::string::npos || name.rfind("head_proj.1.", 0) == 0);

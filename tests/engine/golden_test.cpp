@@ -381,7 +381,7 @@ TEST(Golden, FftHighpass) {
       check(k + ".gx", gx.at(0), r);
     }
   }
-  // SPEC: r = 8 on 32x32 zeroes 193 of the 1,024 frequencies.
+  // docs/method.md section 8: r = 8 on 32x32 zeroes 193 of the 1,024 frequencies.
   std::vector<uint8_t> m = G("fft.32.mask").to_vector<uint8_t>();
   EXPECT_EQ(std::count(m.begin(), m.end(), 0), 193);
 }

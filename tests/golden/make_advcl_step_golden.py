@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Golden values for one whole AdvCL training step (SPEC.md: "PGD inside
-pretraining", "Training loss"), computed with PyTorch the way the reference
-computes it: every view is its own forward call at every attack iteration.
+"""Golden values for one whole AdvCL training step (docs/method.md
+sections 9 and 10: the attack and the training loss), computed with PyTorch
+the way the reference computes it: every view is its own forward call at every
+attack iteration.
 
 Regenerate (needs torch and safetensors; the build and tests never need them):
 

@@ -323,7 +323,7 @@ for case, shape, r in [("fft.32", (2, 3, 32, 32), 8.0), ("fft.12x10", (1, 1, 12,
     put(f"{case}.y", y)
     put(f"{case}.gx", torch.autograd.grad(y, x, gy)[0])
     metadata[f"{case}.radius"] = str(r)
-assert int((tensors["fft.32.mask"] == 0).sum()) == 193, "SPEC: r=8 on 32x32 zeroes 193 frequencies"
+assert int((tensors["fft.32.mask"] == 0).sum()) == 193, "docs/method.md section 8: r=8 on 32x32 zeroes 193 frequencies"
 
 # -------------------------------------------------------------------------------------------------
 # One metadata entry: the writer orders several entries at random, and the file should be
