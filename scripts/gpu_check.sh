@@ -19,7 +19,8 @@
 #             a cuDNN algorithm that declines, are not memory errors)
 #   cli       simclr, pseudo-labels, pretrain, SLF, PGD and AutoAttack on 512 of
 #             the bundle's Fashion-MNIST test images (no data: the stage fails), once
-#             per device in $GPU_CHECK_DEVICES; prints both sides' first losses
+#             per device in $GPU_CHECK_DEVICES, and on the GPU the SLF finetune
+#             again with --precision bf16; prints both sides' first losses
 #             and accuracies
 #   bench     ResNet-18 training step at batch 512 and the AdvCL step at batch
 #             512 (width 64), ours vs PyTorch on the same GPU, TF32 on for both;
@@ -251,6 +252,8 @@ stage_cli() {
         --device "$dev" --out "$o/advcl" --log-every 1
       cli_step finetune "$A" finetune --mode slf --ckpt "$o/advcl/last.safetensors" "${C[@]}" --epochs 1 --batch-size 128 \
         --lr 0.1 --test-limit 256 --device "$dev" --out "$o/slf"
+      [ "$dev" = cpu ] || cli_step finetune-bf16 "$A" finetune --mode slf --ckpt "$o/advcl/last.safetensors" "${C[@]}" \
+        --epochs 1 --batch-size 128 --lr 0.1 --test-limit 256 --device "$dev" --precision bf16 --out "$o/slf_bf16"
       cli_step pgd "$A" eval --ckpt "$o/slf/last.safetensors" --data "$W/fm" --dataset fashion-mnist --channels 1 \
         --limit 256 --attack pgd --device "$dev" --json "$o/pgd.json"
       cli_step autoattack "$A" eval --ckpt "$o/slf/last.safetensors" --data "$W/fm" --dataset fashion-mnist --channels 1 \
@@ -265,7 +268,7 @@ stage_cli() {
     echo "$row" | tee -a "$OUT/cli.log"
     rows+="; $row"
   done
-  grep -E "^\[(cpu|cuda[:0-9]*)\] [a-z-]+: |seconds:|error|no time left" "$OUT/cli.log" | tail -16
+  grep -E "^\[(cpu|cuda[:0-9]*)\] [a-z0-9-]+: |seconds:|error|no time left" "$OUT/cli.log" | tail -17
   # A device's row without results means a command failed or ran out of time.
   if [ $rc -ne 0 ] || echo "$rows" | grep -q none; then
     note FAIL "a command failed or ran out of time (cli.log)$rows"

@@ -1,12 +1,12 @@
-#include "advcl/common_options.h"
+#include "advcl/cli/common_options.h"
 
 #include <cstdio>
 
-#include "advcl/run_dir.h"
+#include "advcl/run/run_dir.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
 #include "datasets/load_dataset.h"
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/parallel.h"
 
 namespace advcl::cli {
@@ -80,23 +80,23 @@ void add_device_options(CLI::App& app, DeviceOptions& o) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N (under mpirun, cuda: the rank's local GPU)")
       ->capture_default_str();
   app.add_option("--precision", o.precision,
-                 "arithmetic of convolutions and matmuls: fp32, tf32 (GPU tensor cores), bf16 (mixed precision, "
-                 "CPUs with native bf16; docs/precision.md), or auto (tf32 on a GPU, fp32 on a CPU)")
+                 "arithmetic of convolutions and matmuls: fp32, tf32 (GPU tensor cores), bf16 (mixed precision: "
+                 "GPUs of compute capability 8.0+, CPUs with native bf16; docs/precision.md), or auto (tf32 on a "
+                 "GPU, fp32 on a CPU)")
       ->capture_default_str();
 }
 
 std::string precision_for(const std::string& precision_option, const Device& device) {
-  // The CPU's features are looked at only when bf16 is asked for.
-  if (precision_option != "bf16") return precision_for(precision_option, device, cpu::Bf16Support{});
+  // The CPU's features are looked at only when bf16 is asked for on the CPU.
+  if (precision_option != "bf16" || device.is_cuda())
+    return precision_for(precision_option, device, cpu::Bf16Support{});
   return precision_for(precision_option, device, cpu::bf16_support());
 }
 
 std::string precision_for(const std::string& precision_option, const Device& device,
                           const cpu::Bf16Support& bf16) {
   if (precision_option == "bf16") {
-    if (device.is_cuda())
-      fail("--precision bf16: mixed precision runs on the CPU only for now (--device is ", device.str(),
-           "); use tf32 (or auto) on a GPU");
+    if (device.is_cuda()) return "bf16";  // the GPU's capability: gpu_bf16_missing, once it is selected
     if (!bf16.native())
       fail("--precision bf16: ", bf16.missing(), "; bf16 would be emulated, slower than fp32. Use fp32 (or auto)");
     return "bf16";
@@ -112,10 +112,32 @@ std::string precision_for(const std::string& precision_option, const Device& dev
   fail("--precision: '", precision_option, "' is not a precision; use fp32, tf32, bf16 or auto");
 }
 
+std::string gpu_bf16_missing(int capability) {
+  if (capability >= 80) return "";
+  return "this GPU has compute capability " + std::to_string(capability / 10) + "." + std::to_string(capability % 10) +
+         "; bf16 tensor cores need 8.0 (Ampere) or newer";
+}
+
+int gpu_compute_capability(int device) {
+  const std::string d = cuda::device_description(device);  // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)"
+  size_t at = d.rfind("(sm_");
+  if (at == std::string::npos) return -1;
+  int cc = 0, digits = 0;
+  for (size_t i = at + 4; i < d.size() && d[i] >= '0' && d[i] <= '9'; ++i, ++digits) cc = cc * 10 + (d[i] - '0');
+  return digits >= 2 ? cc : -1;
+}
+
 ComputeSetup resolve_compute(const DeviceOptions& o) {
   ComputeSetup c;
   c.precision = precision_for(o.precision, device_from_option(o.device));  // checked before a GPU is touched
   c.device = resolve_device(o.device);
+  if (c.precision == "bf16" && c.device.is_cuda()) {  // the GPU is selected and checked now: ask it
+    const int capability = gpu_compute_capability(c.device.index);
+    const std::string missing = capability < 0 ? "" : gpu_bf16_missing(capability);
+    if (!missing.empty())
+      fail("--precision bf16: ", missing, " (--device ", c.device.str(), ": ",
+           cuda::device_description(c.device.index), "). Use fp32");
+  }
   // The setting is the GPU's; a CPU run leaves it alone (it has no effect there).
   if (c.device.is_cuda()) cuda::set_allow_tf32(c.precision == "tf32");
   if (c.precision == "bf16") c.autocast = std::make_shared<autocast::AutocastGuard>(true);

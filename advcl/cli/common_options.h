@@ -53,13 +53,23 @@ void add_device_options(CLI::App& app, DeviceOptions& o);
 // The precision a run uses: "auto" is tf32 on a GPU (TensorFloat-32 tensor
 // cores for convolutions and matmuls, PyTorch's default for cuDNN) and fp32
 // on a CPU; tf32 on a CPU is refused (the CPU has no TF32 arithmetic). bf16
-// is mixed precision (docs/precision.md): on a CPU only, and only one with
-// native bf16 dot products that oneDNN uses (`bf16`, detected at run time);
-// elsewhere it is refused with the reason, not run in fp32, so that a run's
-// recorded precision is always the arithmetic it had.
+// is mixed precision (docs/precision.md): on a GPU (cuDNN and cuBLAS with
+// bf16 operands; the GPU itself is checked by resolve_compute once it is
+// selected, see gpu_bf16_missing), and on a CPU only one with native bf16
+// dot products that oneDNN uses (`bf16`, detected at run time, and not asked
+// for a GPU run). Where it cannot run it is refused with the reason, not run
+// in fp32, so that a run's recorded precision is always the arithmetic it had.
 // Returns "fp32", "tf32" or "bf16"; errors name --precision.
 std::string precision_for(const std::string& precision_option, const Device& device);
 std::string precision_for(const std::string& precision_option, const Device& device, const cpu::Bf16Support& bf16);
+// Why a GPU of compute capability `capability` (major * 10 + minor: 86 for
+// 8.6) cannot run --precision bf16, in words for an error message; "" from
+// 8.0 (Ampere) on, the first GPUs whose tensor cores multiply bf16 (cuDNN's
+// bf16 convolutions and cuBLAS's bf16 GEMMs need them).
+std::string gpu_bf16_missing(int capability);
+// The compute capability of GPU `device` (major * 10 + minor), as
+// cuda::device_description states it; -1 where it does not.
+int gpu_compute_capability(int device);
 // What a command computes on: the device (resolve_device) and the precision,
 // applied to the GPU's settings (cuda::set_allow_tf32) and printed once. For
 // bf16, `autocast` turns autocast on for the calling thread (where the steps

@@ -140,13 +140,12 @@ void cpu_backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
 std::atomic<CpuPath> g_cpu_path{CpuPath::OneDnn};
 
 // Whether a float32 convolution computes in bf16: the autocast policy
-// (engine/autocast.h) says so for this thread. bf16 runs on oneDNN alone,
-// whatever cpu_path(); float64 never changes.
+// (engine/autocast.h) says so for this thread. On the CPU bf16 runs on
+// oneDNN alone, whatever cpu_path(); on the GPU on cuDNN's bf16
+// configuration (conv2d_cuda.h). float64 never changes.
 template <class T>
-onednn::Inputs inputs_for(const Device& dev) {
+onednn::Inputs inputs_for() {
   if (!std::is_same_v<T, float> || !autocast::runs_bf16(autocast::Op::Conv2d)) return onednn::Inputs::F32;
-  if (dev.is_cuda())
-    fail("conv2d: bf16 autocast runs on the CPU only for now; the GPU computes in fp32 or tf32");
   counters::bump("conv2d.bf16");
   return onednn::Inputs::Bf16;
 }
@@ -162,9 +161,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
   visit_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* bp = b.defined() ? b.data<T>() : nullptr;
-    const onednn::Inputs in = inputs_for<T>(x.device());
+    const onednn::Inputs in = inputs_for<T>();
     if (on_cuda("conv2d", x.device()))
-      ADVCL_CUDA_ONLY(cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>()));
+      ADVCL_CUDA_ONLY(
+          cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
           ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), in)
@@ -181,9 +181,10 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
   Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    const onednn::Inputs in = inputs_for<T>(gy.device());
+    const onednn::Inputs in = inputs_for<T>();
     if (on_cuda("conv2d", gy.device()))
-      ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>()));
+      ADVCL_CUDA_ONLY(
+          cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
           ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), in)
@@ -200,9 +201,10 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
   visit_float(gy.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    const onednn::Inputs in = inputs_for<T>(gy.device());
+    const onednn::Inputs in = inputs_for<T>();
     if (on_cuda("conv2d", gy.device()))
-      ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>()));
+      ADVCL_CUDA_ONLY(
+          cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
       cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
           ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), in)

@@ -1,5 +1,6 @@
 // CUDA side of Tensor::to(DType): one grid-stride launch running
-// kernels::convert_element, the function the CPU loop calls.
+// kernels::convert_element, the function the CPU loop calls. The same launch
+// rounds autocast's bf16 operands (to_bf16, from_bf16).
 #include "cuda/launch.cuh"
 #include "engine/kernels/convert.h"
 #include "engine/ops/convert_cuda.h"
@@ -25,6 +26,14 @@ void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64
       cuda::launch("Tensor::to(dtype)", n, ConvertElements<D, S>{static_cast<const S*>(src), static_cast<D*>(dst)});
     });
   });
+}
+
+void to_bf16(const float* src, BFloat16* dst, int64_t n) {
+  cuda::launch("bf16 autocast (float32 -> bf16)", n, ConvertElements<BFloat16, float>{src, dst});
+}
+
+void from_bf16(const BFloat16* src, float* dst, int64_t n) {
+  cuda::launch("bf16 autocast (bf16 -> float32)", n, ConvertElements<float, BFloat16>{src, dst});
 }
 
 }  // namespace advcl::cuda_ops

@@ -4,7 +4,6 @@
 
 #include "engine/autocast.h"
 #include "engine/autograd.h"
-#include "engine/onednn_matmul.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/gemm.h"
 
@@ -27,10 +26,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     fail("matmul: inner dimensions differ: ", shape_str(a.shape()), (ta ? "ᵀ" : ""), " @ ", shape_str(b.shape()),
          (tb ? "ᵀ" : ""));
   Tensor y = Tensor::empty({M, N}, a.dtype(), a.device());
-  // Under autocast float32 products compute in bf16 (engine/autocast.h).
+  // Under autocast float32 products compute in bf16 (engine/autocast.h), on either device.
   const bool bf16 = a.dtype() == DType::Float32 && autocast::runs_bf16(autocast::Op::Matmul);
-  if (bf16 && a.device().is_cuda())
-    fail("matmul: bf16 autocast runs on the CPU only for now; the GPU computes in fp32 or tf32");
   visit_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     if (M * N == 0) return;
@@ -40,7 +37,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     }
     if constexpr (std::is_same_v<T, float>) {
       if (bf16) {
-        onednn::sgemm_bf16(ta, tb, M, N, K, a.data<T>(), a.size(1), b.data<T>(), b.size(1), y.data<T>(), N);
+        gemm_bf16(a.device(), ta, tb, M, N, K, a.data<T>(), a.size(1), b.data<T>(), b.size(1), y.data<T>(), N);
         return;
       }
     }

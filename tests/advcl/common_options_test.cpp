@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "advcl/common_options.h"
+#include "advcl/cli/common_options.h"
 #include "cuda/runtime.h"
 #include "engine/common.h"
 
@@ -75,10 +75,11 @@ TEST(PrecisionFor, AutoFollowsTheDeviceAndTf32NeedsAGpu) {
   }
 }
 
-// --precision bf16: mixed precision on a CPU with native bf16 that oneDNN
-// uses; refused with the reason on a GPU (not built yet) and on a CPU without
-// it (emulated bf16 is slower than fp32), never silently run in fp32.
-TEST(PrecisionFor, Bf16NeedsACpuWithNativeBf16) {
+// --precision bf16: mixed precision on a GPU of compute capability 8.0 or
+// newer (whatever the CPU has), and on a CPU with native bf16 that oneDNN
+// uses; refused with the reason on a CPU without it (emulated bf16 is slower
+// than fp32) and on an older GPU, never silently run in fp32.
+TEST(PrecisionFor, Bf16NeedsAnAmpereGpuOrACpuWithNativeBf16) {
   cpu::Bf16Support native;
   native.avx512_bf16 = native.onednn_bf16 = true;
   native.onednn_isa = "avx512_core_bf16";
@@ -92,16 +93,36 @@ TEST(PrecisionFor, Bf16NeedsACpuWithNativeBf16) {
       EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
     }
   };
-  refused(native, Device::cuda(0), "CPU only");
   cpu::Bf16Support none;
   none.onednn_isa = "avx2";
   refused(none, Device::cpu(), "no native bf16");
   cpu::Bf16Support held = none;
   held.avx512_bf16 = true;  // the CPU has it, but oneDNN is limited below it
   refused(held, Device::cpu(), "avx2");
-  // The two-argument form asks this machine.
+  // A GPU run multiplies on the GPU: the CPU's bf16 plays no part.
+  EXPECT_EQ(cli::precision_for("bf16", Device::cuda(0), none), "bf16");
+  EXPECT_EQ(cli::precision_for("bf16", Device::cuda(1), native), "bf16");
+  EXPECT_EQ(cli::precision_for("bf16", Device::cuda(0)), "bf16") << "the two-argument form must not ask the CPU";
+  // The two-argument form asks this machine for a CPU run.
   if (cpu::bf16_support().native())
     EXPECT_EQ(cli::precision_for("bf16", Device::cpu()), "bf16");
   else
     refused(cpu::bf16_support(), Device::cpu(), "bf16");
+}
+
+// The GPU's part of the bf16 rule (resolve_compute applies it to the
+// selected GPU): bf16 tensor cores from compute capability 8.0 (A100: 8.0,
+// RTX 30xx: 8.6, H100: 9.0, Blackwell: 10.0, 12.0) on; V100 (7.0) and T4
+// (7.5) are refused, with their capability named.
+TEST(PrecisionFor, Bf16OnAGpuNeedsComputeCapability80) {
+  for (int cc : {80, 86, 89, 90, 100, 120}) EXPECT_EQ(cli::gpu_bf16_missing(cc), "") << cc;
+  for (int cc : {60, 70, 75, 79}) {
+    const std::string why = cli::gpu_bf16_missing(cc);
+    EXPECT_NE(why.find(std::to_string(cc / 10) + "." + std::to_string(cc % 10)), std::string::npos) << why;
+    EXPECT_NE(why.find("8.0"), std::string::npos) << why;
+  }
+  // Where there is a GPU, its capability is read (every GPU CUDA 13 runs on is 7.5 or newer).
+  if (cuda::device_count() > 0) {
+    EXPECT_GE(cli::gpu_compute_capability(0), 75);
+  }
 }
