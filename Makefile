@@ -56,7 +56,7 @@ ifeq ($(SANITIZE),1)
 endif
 
 # MPI (Open MPI from Debian) for data-parallel runs: used when mpicxx is found
-# (MPI=auto), or forced with MPI=0 / MPI=1. Without it, dist/ builds for a
+# (MPI=auto), or forced with MPI=0 / MPI=1. Without it, nn/parallel/ builds for a
 # single process.
 MPI ?= auto
 ifeq ($(MPI),auto)
@@ -77,7 +77,7 @@ ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib \
             -lcudnn -lcublas -lcufft -lcudart
 endif
-# NCCL sums gradient buckets on the GPU (dist/nccl_all_reduce.cu): used in a
+# NCCL sums gradient buckets on the GPU (nn/parallel/nccl_all_reduce.cu): used in a
 # CUDA build when the toolkit (or the system) has it; otherwise GPU buckets
 # go through MPI on the host.
 NCCL ?= auto
@@ -90,10 +90,10 @@ ifeq ($(NCCL),1)
   LDLIBS += -lnccl
 endif
 
-LIB_DIRS := engine engine/ops cuda nn advcl datasets dist
-LIB_CPP := $(filter-out advcl/main.cpp,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp)))
+LIB_DIRS := engine engine/ops cuda nn nn/parallel datasets $(addprefix advcl/,step attacks pretrain finetune run cli)
+LIB_CPP := $(filter-out advcl/cli/main.cpp,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp)))
 LIB_CU := $(if $(filter 1,$(CUDA)),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cu)))
-TEST_CPP := $(shell find tests -name '*.cpp' 2>/dev/null)
+TEST_CPP := $(shell find tests -path tests/mpi -prune -o -path tests/fuzz -prune -o -name "*.cpp" -print 2>/dev/null)
 
 LIB_OBJ := $(LIB_CPP:%.cpp=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)
 TEST_OBJ := $(TEST_CPP:%.cpp=$(BUILD)/%.o)
@@ -129,7 +129,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/advcl/main.o $(LIB)
+$(BIN): $(BUILD)/advcl/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $^ $(LDLIBS)
 
@@ -138,6 +138,7 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CXX) -o $@ $(TEST_OBJ) $(LIB) -lgtest $(LDLIBS)
 
 test: all
+	bash scripts/check_includes.sh
 	$(TEST_BIN)
 
 sanitize:
@@ -164,15 +165,15 @@ gpu-bundle:
 clean:
 	rm -rf build .gpu
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/main.d $(BUILD)/bench/engine_bench.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/advcl/cli/main.d $(BUILD)/bench/engine_bench.d
 
-# --- Multi-process tests (dist/, issue 9) ------------------------------------
-# tests_mpi/*.cpp form a separate GoogleTest binary that only runs under an
-# MPI launcher: each process is one rank (the main suite covers dist/ in a
-# world of one, tests/dist/). `make test-mpi` runs it on 2 and on 3 ranks
+# --- Multi-process tests (nn/parallel/) ---------------------------------------
+# tests/mpi/*.cpp form a separate GoogleTest binary that only runs under an
+# MPI launcher: each process is one rank (the main suite covers nn/parallel/ in a
+# world of one, tests/nn/parallel/). `make test-mpi` runs it on 2 and on 3 ranks
 # (3 gives unequal shards) and checks that a stuck or dead rank ends the job.
 ifeq ($(MPI),1)
-MPI_TEST_CPP := $(wildcard tests_mpi/*.cpp)
+MPI_TEST_CPP := $(wildcard tests/mpi/*.cpp)
 MPI_TEST_OBJ := $(MPI_TEST_CPP:%.cpp=$(BUILD)/%.o)
 MPI_TEST_BIN := $(BUILD)/bin/advcl_dist_tests
 # One OpenMP thread per rank: the ranks already share the cores.
@@ -188,7 +189,7 @@ $(MPI_TEST_BIN): $(MPI_TEST_OBJ) $(LIB)
 test-mpi: $(MPI_TEST_BIN)
 	$(MPIRUN) -np 2 $(MPI_TEST_BIN)
 	$(MPIRUN) -np 3 $(MPI_TEST_BIN)
-	bash tests_mpi/dead_rank.sh $(MPI_TEST_BIN) 2
+	bash tests/mpi/dead_rank.sh $(MPI_TEST_BIN) 2
 
 -include $(MPI_TEST_OBJ:.o=.d)
 else
@@ -236,12 +237,12 @@ bench-step: $(STEP_BENCH_BIN)
 
 -include $(BUILD)/bench/kmeans_bench.d $(BUILD)/bench/advcl_step_bench.d
 
-# --- Fuzzing the dataset parsers (issue 6) ------------------------------------
-# `make fuzz` builds one libFuzzer harness per parser (fuzz/fuzz_*.cpp) with
+# --- Fuzzing the dataset parsers ---------------------------------------------
+# `make fuzz` builds one libFuzzer harness per parser (tests/fuzz/fuzz_*.cpp) with
 # clang++ -fsanitize=fuzzer,address,undefined and runs each for FUZZ_RUNS
-# inputs from a small generated seed corpus (fuzz/make_seeds.py). The parsers
+# inputs from a small generated seed corpus (tests/fuzz/make_seeds.py). The parsers
 # are compiled again here with clang and the sanitizers, apart from the main
-# build; fuzz/ is not one of LIB_DIRS and not under tests/, so neither the
+# build; tests/fuzz/ (like tests/mpi/) is left out of TEST_CPP, so neither the
 # library nor the test binary picks it up. Findings land in build/fuzz/.
 FUZZ_CXX ?= clang++
 FUZZ_RUNS ?= 20000
@@ -260,7 +261,7 @@ $(FUZZ_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(FUZZ_DIR)/bin/fuzz_%: fuzz/fuzz_%.cpp $(FUZZ_LIB_OBJ)
+$(FUZZ_DIR)/bin/fuzz_%: tests/fuzz/fuzz_%.cpp $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $^ -lz -o $@
 
@@ -277,7 +278,7 @@ fuzz-build: $(FUZZ_BINS)
 # whose records are 27 KiB each; 1 MiB for pickles, whose deep-nesting seed
 # holds 300,000 levels).
 fuzz-run: fuzz-build
-	rm -rf $(FUZZ_DIR)/seeds && python3 fuzz/make_seeds.py $(FUZZ_DIR)/seeds
+	rm -rf $(FUZZ_DIR)/seeds && python3 tests/fuzz/make_seeds.py $(FUZZ_DIR)/seeds
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  mkdir -p $(FUZZ_DIR)/corpus/$$n; \
 	  echo "fuzz: $$n ($(FUZZ_RUNS) runs)"; \

@@ -1,4 +1,4 @@
-// Timings of whole AdvCL training steps (advcl/advcl_step.h) on random CIFAR-
+// Timings of whole AdvCL training steps (advcl/pretrain/advcl_step.h) on random CIFAR-
 // shaped data: ResNet-18 of a given width with its three BN sets and heads,
 // SGD, batch B, on the CPU or one GPU. Prints one JSON object per step (the
 // time includes waiting for the device). Run through
@@ -6,14 +6,17 @@
 // and device.
 //   advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N]
 //                    [--device cpu|cuda[:N]] [--tf32 on|off] [--deterministic on|off]
+//                    [--precision fp32|bf16]
+// --precision bf16 runs the steps under autocast (engine/autocast.h).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "advcl/advcl_step.h"
+#include "advcl/pretrain/advcl_step.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
+#include "engine/autocast.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
@@ -22,10 +25,11 @@ using namespace advcl;
 int main(int argc, char** argv) {
   int64_t width = 64, batch = 64;
   int steps = 2, threads = 1;
+  bool bf16 = false;
   std::string device_name = "cpu";
   const char* usage =
       "usage: advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N] [--device cpu|cuda[:N]] "
-      "[--tf32 on|off] [--deterministic on|off]\n";
+      "[--tf32 on|off] [--deterministic on|off] [--precision fp32|bf16]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) {
@@ -40,6 +44,7 @@ int main(int argc, char** argv) {
     else if (a == "--device") device_name = v;
     else if (a == "--tf32" && (v == "on" || v == "off")) cuda::set_allow_tf32(v == "on");
     else if (a == "--deterministic" && (v == "on" || v == "off")) cuda::set_deterministic(v == "on");
+    else if (a == "--precision" && (v == "fp32" || v == "bf16")) bf16 = v == "bf16";
     else {
       std::fprintf(stderr, "advcl_step_bench: unknown option %s %s\n%s", a.c_str(), v.c_str(), usage);
       return 2;
@@ -59,7 +64,8 @@ int main(int argc, char** argv) {
       where = cuda::device_description(device.index) + ", TF32 " + (cuda::allow_tf32() ? "on" : "off") +
               ", cuDNN deterministic " + (cuda::deterministic() ? "on" : "off");
     }
-    std::fprintf(stderr, "advcl_step_bench: %s\n", where.c_str());
+    std::fprintf(stderr, "advcl_step_bench: %s, %s\n", where.c_str(), bf16 ? "bf16 autocast" : "fp32");
+    autocast::AutocastGuard precision(bf16);
     nn::ResNetOptions mo;
     mo.width = width;
     nn::ResNet18 model(mo);

@@ -28,7 +28,8 @@ import time
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden")
 
 
-def torch_steps(width, batch, steps, threads, device="cpu", tf32=False):
+def torch_steps(width, batch, steps, threads, device="cpu", tf32=False, bf16=False):
+    import contextlib
     import torch
     from run import torch_setup
     sys.path.insert(0, GOLDEN)
@@ -44,11 +45,17 @@ def torch_steps(width, batch, steps, threads, device="cpu", tf32=False):
     labels = {k: torch.randint(0, k, (batch,), device=device) for k in model_ref.PSEUDO}
     start_cl = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
     start_ce = x_org + (torch.rand_like(x_org) * 2 - 1) * step_ref.EPS
+    if bf16:  # PyTorch's fastest CPU mode: autocast with channels_last
+        net = net.to(memory_format=torch.channels_last)
+        x1, x2, x_org, start_cl, start_ce = (t.contiguous(memory_format=torch.channels_last)
+                                             for t in (x1, x2, x_org, start_cl, start_ce))
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        step_ref.advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=8)
+        with autocast():
+            step_ref.advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=8)
         sync()
         times.append((time.perf_counter() - t0) * 1000)
     return times, torch.__version__
@@ -65,6 +72,8 @@ def main():
     ap.add_argument("--tf32", default="off", choices=["on", "off"], help="TensorFloat-32 on a GPU (both sides)")
     ap.add_argument("--deterministic", default="on", choices=["on", "off"],
                     help="advcl's cuDNN algorithms deterministic only (its default) or any")
+    ap.add_argument("--bf16", action="store_true",
+                    help="CPU: also ours under --precision bf16 and PyTorch under bf16 autocast + channels_last")
     a = ap.parse_args()
     binary = os.path.join(a.build, "bin", "advcl_step_bench")
     if not os.path.exists(binary):
@@ -75,12 +84,19 @@ def main():
     for width in map(int, a.widths.split(",")):
         cmd = [binary, "--width", str(width), "--batch", str(a.batch), "--steps", str(a.steps),
                "--threads", str(a.threads), "--device", a.device, "--tf32", a.tf32, "--deterministic", a.deterministic]
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if res.returncode != 0:
-            sys.exit(f"advcl_step_bench: {' '.join(cmd)} failed:\n{res.stderr}")
-        sys.stderr.write(res.stderr)
-        ours = [json.loads(line)["ms"] for line in res.stdout.splitlines()]
+
+        def run_ours(extra):
+            res = subprocess.run(cmd + extra, capture_output=True, text=True, env=env)
+            if res.returncode != 0:
+                sys.exit(f"advcl_step_bench: {' '.join(cmd + extra)} failed:\n{res.stderr}")
+            sys.stderr.write(res.stderr)
+            return [json.loads(line)["ms"] for line in res.stdout.splitlines()]
+
+        ours = run_ours([])
         theirs, version = torch_steps(width, a.batch, a.steps, a.threads, a.device, a.tf32 == "on")
+        if a.bf16:
+            ours_bf16 = run_ours(["--precision", "bf16"])
+            theirs_bf16, _ = torch_steps(width, a.batch, a.steps, a.threads, bf16=True)
         if not header:
             if a.device.startswith("cuda"):
                 import torch
@@ -93,6 +109,10 @@ def main():
             header = True
         fmt = lambda ts: ", ".join(f"{t / 1000:.2f}" for t in ts)  # noqa: E731
         print(f"{width:5d} {fmt(ours):>22s} {fmt(theirs):>22s} {min(ours) / min(theirs):13.2f}", flush=True)
+        if a.bf16:
+            print(f"{'bf16':>5s} {fmt(ours_bf16):>22s} {fmt(theirs_bf16):>22s} "
+                  f"{min(ours_bf16) / min(theirs_bf16):13.2f}   (advcl bf16 / PyTorch fp32: "
+                  f"{min(ours_bf16) / min(theirs):.2f}; PyTorch bf16 with autocast + channels_last)", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "advcl/kmeans.h"
+#include "advcl/pretrain/kmeans.h"
 #include "engine/parallel.h"
 #include "engine/safetensors.h"
 

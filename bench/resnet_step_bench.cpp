@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "advcl/finetune_model.h"
+#include "advcl/finetune/finetune_model.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
 #include "engine/autocast.h"

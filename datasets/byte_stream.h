@@ -47,7 +47,7 @@ class FileStream : public ByteStream {
 };
 
 // Bytes already in memory (borrowed; they must outlive the stream). The
-// fuzz harnesses (fuzz/) feed the parsers through this.
+// fuzz harnesses (tests/fuzz/) feed the parsers through this.
 class MemoryStream : public ByteStream {
  public:
   MemoryStream(const uint8_t* data, size_t size, std::string name) : ByteStream(std::move(name)), p_(data), n_(size) {}

@@ -1,4 +1,4 @@
-#include "advcl/color_ops.h"
+#include "datasets/color_ops.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 // A guard in front of stb_image's JPEG decoder. Debian's stb_image
 // (libstb-dev 0.0~git20220908) does not check that a Huffman table (DHT
 // segment) declares at most 256 codes; a corrupt or hostile JPEG with more
-// writes past the table inside the decoder's state (found by fuzz/fuzz_image;
+// writes past the table inside the decoder's state (found by tests/fuzz/fuzz_image;
 // upstream stb_image 2.28 added the check). This walks the JPEG's segments
 // the way the decoder does and rejects such tables before stb sees them.
 #pragma once

@@ -1,4 +1,4 @@
-#include "advcl/resized_crop.h"
+#include "datasets/resized_crop.h"
 
 #include <algorithm>
 #include <cmath>

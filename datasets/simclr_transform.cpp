@@ -1,4 +1,4 @@
-#include "advcl/simclr_transform.h"
+#include "datasets/simclr_transform.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,8 +7,8 @@
 //   RandomGrayscale(p = 0.2)
 //
 // The image is converted to float (/255, as ToTensor) first and every step
-// works in float32 with torchvision's tensor semantics (advcl/color_ops.h,
-// advcl/resized_crop.h); the reference works on uint8 PIL images and rounds
+// works in float32 with torchvision's tensor semantics (datasets/color_ops.h,
+// datasets/resized_crop.h); the reference works on uint8 PIL images and rounds
 // to 8 bits after each step (docs/views.md).
 //
 // Draws from the sample's SampleRng, in this order (fixed, so a view is a
@@ -31,8 +31,8 @@
 #pragma once
 #include <cstdint>
 
-#include "advcl/color_ops.h"
-#include "advcl/resized_crop.h"
+#include "datasets/color_ops.h"
+#include "datasets/resized_crop.h"
 #include "datasets/transforms.h"
 
 namespace advcl::views {

@@ -28,7 +28,7 @@ ImageDataset load_stl10(const DatasetSpec& spec);
 // One image in the file layout (column-major per channel) to CHW row-major.
 void stl10_image_to_chw(const uint8_t* src, uint8_t* dst);
 
-// The parsers load_stl10 uses, for any byte source (fuzz/ passes memory):
+// The parsers load_stl10 uses, for any byte source (tests/fuzz/ passes memory):
 // a label file (bytes 1..10 -> 0..9), and an image file read into `b` until
 // its end (complete = true) or until `b` is full; returns the images read.
 std::vector<int64_t> read_stl10_labels(ByteStream& in);

@@ -15,7 +15,7 @@ namespace advcl::data {
 class TarReader {
  public:
   explicit TarReader(const std::string& archive_path);
-  // Reads an uncompressed tar from any byte source (fuzz/ passes memory).
+  // Reads an uncompressed tar from any byte source (tests/fuzz/ passes memory).
   explicit TarReader(std::unique_ptr<ByteStream> stream);
   ~TarReader();
   TarReader(const TarReader&) = delete;

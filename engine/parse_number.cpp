@@ -1,11 +1,11 @@
-#include "advcl/parse_number.h"
+#include "engine/parse_number.h"
 
 #include <cerrno>
 #include <cstdlib>
 
 #include "engine/common.h"
 
-namespace advcl::cli {
+namespace advcl {
 
 bool parse_int64(const std::string& text, int64_t* out) {
   if (text.empty() || text.size() > 32) return false;
@@ -28,4 +28,4 @@ int64_t metadata_int(const std::string& file, const std::string& key, const std:
   return v;
 }
 
-}  // namespace advcl::cli
+}  // namespace advcl

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace advcl::cli {
+namespace advcl {
 
 // The whole of `text` as a base-10 integer (optional sign, no spaces):
 // false if it is anything else or out of the int64 range.
@@ -16,4 +16,4 @@ bool parse_int64(const std::string& text, int64_t* out);
 // integer (...)" for a value read from a checkpoint's metadata.
 int64_t metadata_int(const std::string& file, const std::string& key, const std::string& text);
 
-}  // namespace advcl::cli
+}  // namespace advcl

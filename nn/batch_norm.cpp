@@ -5,18 +5,6 @@
 
 namespace advcl::nn {
 
-const std::vector<std::string>& bn_set_names() {
-  static const std::vector<std::string> names = {"normal", "pgd", "pgd_ce"};
-  return names;
-}
-
-int bn_set_index(const std::string& name) {
-  const auto& names = bn_set_names();
-  auto it = std::find(names.begin(), names.end(), name);
-  if (it == names.end()) fail("unknown BN statistic set '", name, "' (known: normal, pgd, pgd_ce)");
-  return static_cast<int>(it - names.begin());
-}
-
 BnStatSet::BnStatSet(int64_t channels) {
   weight = register_parameter("weight", Tensor::ones({channels}), {InitKind::Ones, 0});
   bias = register_parameter("bias", Tensor::zeros({channels}), {InitKind::Zeros, 0});

@@ -41,13 +41,6 @@
 
 namespace advcl::nn {
 
-// The reference's three statistic sets, by index in bn_list.
-enum BnSetIndex : int { kBnNormal = 0, kBnPgd = 1, kBnPgdCe = 2 };
-// "normal", "pgd", "pgd_ce"
-const std::vector<std::string>& bn_set_names();
-// The index of a set name; throws naming the unknown name and the known ones.
-int bn_set_index(const std::string& name);
-
 // The statistic set of each view, in the order the views are stacked.
 struct BnSets {
   std::vector<int> per_view;

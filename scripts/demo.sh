@@ -20,6 +20,9 @@ WIDTH=${DEMO_WIDTH:-8}
 SIMCLR_EPOCHS=${DEMO_SIMCLR_EPOCHS:-10}
 PRETRAIN_EPOCHS=${DEMO_PRETRAIN_EPOCHS:-5}
 SLF_EPOCHS=${DEMO_SLF_EPOCHS:-15}
+# fp32 (the paper's numerics) or bf16 (mixed precision on CPUs with native
+# bf16: conv2d and linear in bf16 with float32 sums; docs/precision.md).
+PRECISION=${DEMO_PRECISION:-fp32}
 
 if [ ! -x "$ADVCL" ]; then echo "demo: $ADVCL not built (run \`make\`)" >&2; exit 1; fi
 if [ ! -e "$DATA/train-images-idx3-ubyte.gz" ] && [ ! -e "$DATA/train-images-idx3-ubyte" ]; then
@@ -33,7 +36,7 @@ stamp() { echo "== [$(( $(date +%s) - start ))s] $*"; }
 
 stamp "1/4 SimCLR pretraining (standard contrastive, the encoder for pseudo-labels)"
 "$ADVCL" simclr "${COMMON[@]}" --width "$WIDTH" --epoch "$SIMCLR_EPOCHS" --batch-size 128 \
-  --learning_rate 0.5 --out "$OUT/simclr" --log-every 4
+  --learning_rate 0.5 --out "$OUT/simclr" --log-every 4 --precision "$PRECISION"
 
 stamp "2/4 features + k-means pseudo-labels (k = 2, 10, 50, 100, 500)"
 "$ADVCL" pseudo-labels "${COMMON[@]}" --encoder "$OUT/simclr/last.safetensors" \
@@ -41,7 +44,8 @@ stamp "2/4 features + k-means pseudo-labels (k = 2, 10, 50, 100, 500)"
 
 stamp "3/4 AdvCL pretraining (PGD-5 at eps 8/255, high-frequency view, pseudo-label heads)"
 "$ADVCL" pretrain "${COMMON[@]}" --labels "$OUT/pseudo_labels.safetensors" --width "$WIDTH" \
-  --epoch "$PRETRAIN_EPOCHS" --batch-size 128 --learning_rate 0.5 --out "$OUT/advcl" --log-every 4
+  --epoch "$PRETRAIN_EPOCHS" --batch-size 128 --learning_rate 0.5 --out "$OUT/advcl" --log-every 4 \
+  --precision "$PRECISION"
 
 # The paper's SLF takes 25 epochs of batch 512 at lr 0.01 over 50,000 images;
 # on 3,840 images that would be about 190 steps, so the demo uses batch 128 and lr 0.1
@@ -53,7 +57,7 @@ stamp "3/4 AdvCL pretraining (PGD-5 at eps 8/255, high-frequency view, pseudo-la
 stamp "4/4 SLF: linear classifier on the frozen encoder (BN set pgd), then SA/RA under PGD-20 (eps 8/255, step 2/255, random start)"
 "$ADVCL" finetune --mode slf --ckpt "$OUT/advcl/last.safetensors" "${COMMON[@]}" \
   --epochs "$SLF_EPOCHS" --batch-size 128 --lr 0.1 --milestones 10,13 --test-limit "$TEST_LIMIT" \
-  --eval-every "$SLF_EPOCHS" --out "$OUT/slf"
+  --eval-every "$SLF_EPOCHS" --out "$OUT/slf" --precision "$PRECISION"
 
 # The last epoch's figures, from the results file finetune wrote:
 #   "last": {"epoch": E, "sa": SA, "ra": RA, "n": N, ...}

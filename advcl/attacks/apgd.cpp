@@ -1,4 +1,4 @@
-#include "advcl/apgd.h"
+#include "advcl/attacks/apgd.h"
 
 #include <algorithm>
 #include <numeric>

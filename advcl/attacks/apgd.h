@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "advcl/autoattack_util.h"
+#include "advcl/attacks/autoattack_util.h"
 
 namespace advcl::autoattack {
 

@@ -1,12 +1,12 @@
-#include "advcl/autoattack.h"
+#include "advcl/attacks/autoattack.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "advcl/apgd.h"
-#include "advcl/fab.h"
-#include "advcl/square.h"
+#include "advcl/attacks/apgd.h"
+#include "advcl/attacks/fab.h"
+#include "advcl/attacks/square.h"
 #include "engine/ops.h"
 
 namespace advcl::autoattack {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "advcl/autoattack_util.h"
+#include "advcl/attacks/autoattack_util.h"
 
 namespace advcl::autoattack {
 

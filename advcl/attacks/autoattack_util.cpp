@@ -1,4 +1,4 @@
-#include "advcl/autoattack_util.h"
+#include "advcl/attacks/autoattack_util.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,8 +1,8 @@
-#include "advcl/evaluate.h"
+#include "advcl/attacks/evaluate.h"
 
 #include <cmath>
 
-#include "advcl/autoattack.h"
+#include "advcl/attacks/autoattack.h"
 #include "engine/ops.h"
 
 namespace advcl::method {

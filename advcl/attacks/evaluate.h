@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "advcl/pgd.h"
+#include "advcl/attacks/pgd.h"
 #include "datasets/batch_loader.h"
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/tensor.h"
 
 namespace advcl::autoattack {
@@ -107,7 +107,7 @@ struct AutoAttackCounts {
   std::vector<std::pair<std::string, int64_t>> broken;
 };
 
-// AutoAttack (advcl/autoattack.h) on each batch of the loader in turn, each
+// AutoAttack (advcl/attacks/autoattack.h) on each batch of the loader in turn, each
 // with its first data-set index as `first_index`, so a point's random
 // streams depend neither on the batching nor on the rank that attacks it;
 // `opt.first_index` is ignored. The images go to `device`. Counts and the

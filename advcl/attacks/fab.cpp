@@ -1,10 +1,10 @@
-#include "advcl/fab.h"
+#include "advcl/attacks/fab.h"
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
-#include "advcl/apgd.h"  // class_at_rank
+#include "advcl/attacks/apgd.h"  // class_at_rank
 #include "engine/ops.h"
 #include "engine/parallel.h"
 

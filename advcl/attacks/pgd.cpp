@@ -1,4 +1,4 @@
-#include "advcl/pgd.h"
+#include "advcl/attacks/pgd.h"
 
 #include "engine/ops.h"
 

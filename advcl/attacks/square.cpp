@@ -1,4 +1,4 @@
-#include "advcl/square.h"
+#include "advcl/attacks/square.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
 #include "datasets/image_grid.h"
 #include "engine/atomic_file.h"
 
@@ -68,7 +68,7 @@ int cmd_data(int argc, char** argv) {
   show_cmd->add_option("--scale", scale, "upscaling factor of the grid")->capture_default_str()->check(CLI::PositiveNumber);
   show_cmd->add_option("--out", out, "PNG file for the grid (none: no grid)");
   CLI11_PARSE(app, argc, argv);
-  check_options(*show_cmd);  // the shared options' checks (advcl/option_checks.h): --size, --limit, ...
+  check_options(*show_cmd);  // the shared options' checks (advcl/cli/option_checks.h): --size, --limit, ...
   return show(data, count, columns, scale, out);
 }
 

@@ -5,14 +5,15 @@
 #include <chrono>
 #include <cstdio>
 
-#include "advcl/autoattack.h"
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
-#include "advcl/data_parallel.h"
-#include "advcl/evaluate.h"
-#include "advcl/finetune_model.h"
-#include "advcl/run_dir.h"
+#include "advcl/attacks/autoattack.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/step/data_parallel.h"
+#include "advcl/attacks/evaluate.h"
+#include "advcl/finetune/finetune_model.h"
+#include "advcl/run/model_io.h"
+#include "advcl/run/run_dir.h"
 #include "engine/atomic_file.h"
 
 namespace advcl::cli {
@@ -53,7 +54,7 @@ int cmd_eval(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   if (attack != "pgd" && attack != "autoattack" && attack != "none")
     fail("--attack: '", attack, "' is not an attack; use pgd, autoattack or none");
   const bool standard_stages = ao.attacks == autoattack::AutoAttackOptions{}.attacks;

@@ -8,23 +8,27 @@
 #include <utility>
 #include <vector>
 
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
-#include "advcl/export_names.h"
-#include "advcl/model_io.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/run/export_names.h"
+#include "advcl/run/model_io.h"
 #include "engine/safetensors.h"
-#include "nn/batch_norm.h"
 #include "nn/checkpoint.h"
 
 namespace advcl::cli {
 
 namespace {
 
-// --bn-set as an index: a set name (normal, pgd, pgd_ce) or a number.
-int parse_bn_set(const std::string& s) {
+// --bn-set as an index: one of the file's set names (AdvCL's: normal, pgd,
+// pgd_ce; ACL's: normal, pgd) or a number.
+int parse_bn_set(const std::string& s, const std::vector<std::string>& names) {
   if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) return std::stoi(s);
-  return nn::bn_set_index(s);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == s) return static_cast<int>(i);
+  std::string known;
+  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  fail("--bn-set: the checkpoint has no BN set called '", s, "' (its sets: ", known, ")");
 }
 
 }  // namespace
@@ -35,8 +39,8 @@ int cmd_export(int argc, char** argv) {
   app.add_option("--ckpt", ckpt, "checkpoint of any stage (pretrain, simclr, finetune)")->required();
   app.add_option("--out", out, "output .safetensors file")->required();
   app.add_option("--bn-set", bn_set,
-                 "BN statistic set of a multi-set checkpoint: normal, pgd, pgd_ce or its index (default: pgd, "
-                 "the set the reference finetunes)");
+                 "BN statistic set of a multi-set checkpoint: its name (AdvCL: normal, pgd, pgd_ce; ACL: normal, "
+                 "pgd) or its index (default: set 1, pgd, the set the reference finetunes)");
   app.add_option("--format", format,
                  "advcl: our names and metadata; reference-finetune: the reference finetuning model's names "
                  "(shortcut.0/1, plain bnK)")
@@ -46,23 +50,23 @@ int cmd_export(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   if (format != "advcl" && format != "reference-finetune")
     fail("--format must be advcl or reference-finetune, got '", format, "'");
 
   const int file_sets = model_options_from(ckpt).num_bn_sets;
+  const std::vector<std::string> names = bn_set_names_from(ckpt);
   int set = -1;  // load_encoder: the file's only set, or `pgd` of a multi-set file
   if (!bn_set.empty()) {
     // A single-set file's set was chosen when it was written; a name here would only mislead.
     if (file_sets == 1) fail(ckpt, " has a single BN set; leave out --bn-set");
-    set = parse_bn_set(bn_set);
+    set = parse_bn_set(bn_set, names);
   }
   std::unique_ptr<nn::ResNet18> encoder = load_encoder(ckpt, set);
-  const int chosen = file_sets == 1 ? 0 : (set < 0 ? nn::kBnPgd : set);
+  const int chosen = file_sets == 1 ? 0 : (set < 0 ? kDefaultFinetuneBnSet : set);
   const std::string set_label = file_sets == 1 ? "the file's only set"
-                                : chosen < static_cast<int>(nn::bn_set_names().size())
-                                    ? nn::bn_set_names()[static_cast<size_t>(chosen)]
-                                    : std::to_string(chosen);
+                                : chosen < static_cast<int>(names.size()) ? names[static_cast<size_t>(chosen)]
+                                                                          : std::to_string(chosen);
 
   std::map<std::string, std::string> md = model_metadata(encoder->options());
   md["export.source"] = ckpt;

@@ -6,12 +6,12 @@
 // gathered into data-set order (encode_all) and rank 0 writes the file.
 #include <cstdio>
 
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
-#include "advcl/encode.h"
-#include "advcl/model_io.h"
-#include "dist/communicator.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/pretrain/encode.h"
+#include "advcl/run/model_io.h"
+#include "nn/parallel/communicator.h"
 #include "engine/atomic_file.h"
 
 namespace advcl::cli {
@@ -36,7 +36,7 @@ int cmd_features(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   if (batch_size < 1) fail("features: --batch-size must be >= 1");
   if (dist::world().is_root()) check_writable(out, "--out");  // before the encoding, not after it
   CommonOptions threads_only;

@@ -4,7 +4,7 @@
 //
 // Under mpirun (docs/distributed.md): --batch-size is the global batch, each
 // rank trains on its shard with the gradients averaged before every step
-// (finetune_step_parallel; AFF with synchronised batch norm), evaluates its
+// (one step context for the run; AFF with synchronised batch norm), evaluates its
 // shard of the test set with the counts summed, and rank 0 alone writes
 // checkpoints, metrics, results.json and progress.
 #include <chrono>
@@ -12,18 +12,18 @@
 #include <filesystem>
 #include <vector>
 
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
-#include "advcl/data_parallel.h"
-#include "advcl/evaluate.h"
-#include "advcl/finetune.h"
-#include "advcl/finetune_model.h"
-#include "advcl/finetune_results.h"
-#include "advcl/model_io.h"
-#include "advcl/resume_check.h"
-#include "advcl/train_loop.h"
-#include "dist/sync_batch_norm.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/step/data_parallel.h"
+#include "advcl/attacks/evaluate.h"
+#include "advcl/finetune/finetune.h"
+#include "advcl/finetune/finetune_model.h"
+#include "advcl/run/finetune_results.h"
+#include "advcl/run/model_io.h"
+#include "advcl/run/resume_check.h"
+#include "advcl/run/train_loop.h"
+#include "nn/parallel/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "nn/schedule.h"
 
@@ -102,7 +102,7 @@ int cmd_finetune(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   step_opt.mode = method::parse_finetune_mode(mode_str);
   const char* mode = method::finetune_mode_name(step_opt.mode);
   ModeDefaults def = defaults_for(step_opt.mode);
@@ -242,7 +242,7 @@ int cmd_finetune(int argc, char** argv) {
     model.eval();
     auto t0 = std::chrono::steady_clock::now();
     // Each rank attacks its shard of the test set; the summed counts are
-    // one process's (advcl/evaluate.h).
+    // one process's (advcl/attacks/evaluate.h).
     method::EvalCounts c = method::sum_over_ranks(method::evaluate_pgd(logits, test_loader, eval), comm);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     method::EpochEval e{epoch, c.n, c.sa(), c.ra(), secs};
@@ -259,13 +259,15 @@ int cmd_finetune(int argc, char** argv) {
     dir.write_text("results.json", method::results_json(history, report));
     return {{kHistoryKey, history.encode()}};
   };
+  // Data parallelism for the whole run: the gradients of what trains averaged over the ranks.
+  method::StepContext ctx(sgd.params(), comm);
   auto step = [&](const data::Batch& b, int64_t global_step) {
     // Attack starts keyed by step and by the image's position in the global
     // batch, so N ranks draw the noise one process draws.
     RngKey key{common.seed, static_cast<uint32_t>(RngPurpose::AttackStart), static_cast<uint32_t>(global_step),
                static_cast<uint32_t>(global_batch_offset(loader, b))};
-    return method::finetune_step_parallel(model, sgd, data::upload(b.images(), device), data::upload(b.labels, device),
-                                          step_opt, key, comm);
+    return method::finetune_step(model, sgd, data::upload(b.images(), device), data::upload(b.labels, device),
+                                 step_opt, key, ctx);
   };
   run_training(
       dir, model, sgd, loader, loop,

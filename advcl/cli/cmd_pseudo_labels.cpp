@@ -13,15 +13,15 @@
 #include <cstdio>
 #include <sstream>
 
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/common_options.h"
-#include "advcl/encode.h"
-#include "advcl/kmeans.h"
-#include "advcl/model_io.h"
-#include "advcl/parse_number.h"
-#include "advcl/pseudo_labels.h"
-#include "dist/communicator.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/pretrain/encode.h"
+#include "advcl/pretrain/kmeans.h"
+#include "advcl/run/model_io.h"
+#include "engine/parse_number.h"
+#include "advcl/pretrain/pseudo_labels.h"
+#include "nn/parallel/communicator.h"
 #include "engine/atomic_file.h"
 
 namespace advcl::cli {
@@ -54,7 +54,7 @@ int cmd_pseudo_labels(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   if (encoder.empty() + features_path.empty() + import_path.empty() != 2)
     fail("pseudo-labels: give exactly one of --encoder, --features and --import");
   // --k and --out are checked before any encoding or clustering is done.

@@ -1,15 +1,12 @@
 // `advcl simclr`: standard (non-adversarial) SimCLR pretraining, the encoder
 // whose features `advcl pseudo-labels` clusters. NT-Xent loss over the two
 // views (SupCon's SimCLR case with base temperature = temperature).
-#include "advcl/advcl_views.h"
-#include "advcl/commands.h"
-#include "advcl/option_checks.h"
-#include "advcl/contrastive_stage.h"
-#include "advcl/simclr_step.h"
-#include "dist/all_gather.h"
-#include "dist/gradient_reducer.h"
-#include "dist/gradient_sync.h"
-#include "engine/ops.h"
+#include "advcl/pretrain/advcl_views.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/cli/contrastive_stage.h"
+#include "advcl/pretrain/simclr_step.h"
+#include "advcl/step/step_context.h"
 
 namespace advcl::cli {
 
@@ -26,7 +23,7 @@ int cmd_simclr(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  check_options(app);  // every shared option's value, before any work (advcl/option_checks.h)
+  check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   ContrastiveRun r = start_run("simclr", app, o);
   nn::ResNetOptions mo;
   mo.num_bn_sets = 1;
@@ -35,17 +32,14 @@ int cmd_simclr(int argc, char** argv) {
   vo.size = o.common.data.size;
   build_run(r, app, o, mo, views::make_simclr_views(vo));
 
-  dist::Communicator& comm = dist::world();
-  dist::GradientReducer reducer(r.model->named_parameters(), comm);
   // Under mpirun the loss runs over the global batch (gathered features) and
   // the ranks' gradients are averaged (in buckets, during backward) before the step.
+  method::StepContext ctx(r.model->named_parameters(), dist::world());
   method::SimclrStepOptions so;
   so.temperature = temperature;
-  if (comm.distributed()) so.gather = [&comm](const Tensor& t) { return dist::all_gather_rows(t, comm); };
-  so.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
   finish_run(r, o, [&](const data::Batch& b, int64_t) {
     Tensor loss = method::simclr_step(*r.model, *r.sgd, data::upload(b.views[0], r.device),
-                                      data::upload(b.views[1], r.device), so);
+                                      data::upload(b.views[1], r.device), so, ctx);
     return method::StepValues{{"loss", loss}};
   });
   return 0;

@@ -1,13 +1,13 @@
-#include "advcl/contrastive_stage.h"
+#include "advcl/cli/contrastive_stage.h"
 
 #include <cstdio>
 
-#include "advcl/data_parallel.h"
-#include "advcl/model_io.h"
-#include "advcl/resume_check.h"
-#include "dist/communicator.h"
-#include "dist/consistency.h"
-#include "dist/sync_batch_norm.h"
+#include "advcl/step/data_parallel.h"
+#include "advcl/run/model_io.h"
+#include "advcl/run/resume_check.h"
+#include "nn/parallel/communicator.h"
+#include "nn/parallel/consistency.h"
+#include "nn/parallel/sync_batch_norm.h"
 #include "engine/autograd.h"
 
 namespace advcl::cli {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "advcl/common_options.h"
-#include "advcl/train_loop.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/run/train_loop.h"
 #include "engine/device.h"
 #include "nn/resnet.h"
 #include "nn/schedule.h"

@@ -4,9 +4,9 @@
 #include <cstring>
 #include <string>
 
-#include "advcl/commands.h"
-#include "advcl/train_loop.h"
-#include "dist/communicator.h"
+#include "advcl/cli/commands.h"
+#include "advcl/run/train_loop.h"
+#include "nn/parallel/communicator.h"
 #include "engine/common.h"
 #include "engine/cpu_features.h"
 #include "engine/storage.h"

@@ -1,11 +1,11 @@
-#include "advcl/option_checks.h"
+#include "advcl/cli/option_checks.h"
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 
-#include "advcl/parse_number.h"
+#include "engine/parse_number.h"
 #include "engine/common.h"
 
 namespace advcl::cli {

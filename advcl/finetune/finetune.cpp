@@ -1,11 +1,9 @@
-#include "advcl/finetune.h"
+#include "advcl/finetune/finetune.h"
 
 #include <algorithm>
 #include <cctype>
 #include <vector>
 
-#include "dist/gradient_reducer.h"
-#include "dist/gradient_sync.h"
 #include "engine/ops.h"
 
 namespace advcl::method {
@@ -65,17 +63,12 @@ Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const Finetun
 
 namespace {
 
-// The loss to differentiate: `loss` times the data-parallel scale (no extra
-// op for one process, so one process computes exactly what it always did).
-Tensor scaled(const Tensor& loss, const FinetuneStepOptions& opt) {
-  return opt.loss_scale == 1 ? loss : ops::mul(loss, opt.loss_scale);
-}
-
-void run_backward(const Tensor& loss, const FinetuneStepOptions& opt) {
-  if (opt.backward)
-    opt.backward(loss);
-  else
-    backward(loss);
+// The backward pass of a mean over this rank's `n` images, times the rank's
+// share of the global batch (no extra op for one process, so one process
+// computes exactly what it always did).
+void scaled_backward(const Tensor& loss, int64_t n, StepContext& ctx) {
+  const double scale = ctx.local_scale(n);
+  ctx.backward(scale == 1 ? loss : ops::mul(loss, scale));
 }
 
 // The batch accuracy, on the device.
@@ -86,8 +79,8 @@ Tensor accuracy(const Tensor& logits, const Tensor& labels) {
 
 // SLF and ALF: features of the (clean or adversarial) images from the frozen
 // encoder, then one classifier step on the mean cross-entropy.
-StepValues linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                          const Tensor& labels, const FinetuneStepOptions& opt) {
+StepValues linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
+                       StepContext& ctx) {
   Tensor feats;
   {
     NoGradGuard no_grad;  // the encoder is frozen: no graph through it
@@ -96,21 +89,20 @@ StepValues linear_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
   sgd.zero_grad();
   Tensor logits = model.classifier.forward(feats);
   Tensor loss = ops::cross_entropy(logits, labels, ops::Reduction::Mean);
-  run_backward(scaled(loss, opt), opt);
+  scaled_backward(loss, labels.numel(), ctx);
   sgd.step();
   return {{"loss", loss.detach()}, {"acc", accuracy(logits, labels)}};
 }
 
-}  // namespace
-
-StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                            const Tensor& labels, const FinetuneStepOptions& opt, RngKey start) {
+// finetune_step on this rank's images: values are means over them.
+StepValues local_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
+                      const FinetuneStepOptions& opt, RngKey start, StepContext& ctx) {
   LogitsFn eval_logits = [&](const Tensor& x) { return model.logits(x); };
   // Every attack runs against the model in eval mode (BN running statistics).
   model.eval();
   switch (opt.mode) {
     case FinetuneMode::Slf:
-      return linear_step(model, sgd, images, labels, opt);
+      return linear_step(model, sgd, images, labels, ctx);
     case FinetuneMode::Alf: {
       PgdOptions p;
       p.epsilon = opt.epsilon;
@@ -118,7 +110,7 @@ StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& image
       p.iterations = opt.attack_steps;
       p.start = PgdOptions::Start::Uniform;
       Tensor adv = pgd_ce_attack(eval_logits, images, labels, p, start);
-      return linear_step(model, sgd, adv, labels, opt);
+      return linear_step(model, sgd, adv, labels, ctx);
     }
     case FinetuneMode::Aff: {
       Tensor adv = trades_attack(eval_logits, images, opt, start);
@@ -136,7 +128,7 @@ StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& image
         model.logits(images);
       }
       TradesLoss l = trades_loss(lc, la, labels, opt.beta);
-      run_backward(scaled(l.total, opt), opt);
+      scaled_backward(l.total, labels.numel(), ctx);
       sgd.step();
       model.eval();
       return {{"loss", l.total.detach()},
@@ -148,32 +140,11 @@ StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& image
   fail("finetune_step: unknown mode");
 }
 
-StepValues finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
-                                  FinetuneStepOptions opt, RngKey start, dist::Communicator& comm) {
-  if (!comm.distributed()) return finetune_step(model, sgd, images, labels, opt, start);
-  const int64_t n = labels.numel();
-  // Every logged value is a mean over this rank's images: the loss (CE and
-  // TRADES' KL / B are per-image means) and the accuracy. The scale makes
-  // the averaged gradients the whole batch's (dist/gradient_sync.h).
-  opt.loss_scale = dist::local_loss_scale(n, comm);
-  dist::GradientReducer reducer(sgd.params(), comm);
-  opt.backward = [&reducer](const Tensor& loss) { reducer.backward(loss); };
-  StepValues values = finetune_step(model, sgd, images, labels, opt, start);
-  // Global means: sum over ranks of value * count, over the global count,
-  // in one float64 tensor. std::map iterates in key order, the same on every rank.
-  NoGradGuard no_grad;
-  std::vector<Tensor> parts;
-  for (auto& [k, v] : values) parts.push_back(ops::mul(v.to(DType::Float64).view({1}), static_cast<double>(n)));
-  parts.push_back(Tensor::full({1}, static_cast<double>(n), DType::Float64, images.device()));
-  Tensor sums = ops::cat(parts);
-  comm.all_reduce(sums, dist::ReduceOp::Sum, "finetune step values");
-  Tensor count = ops::slice(sums, static_cast<int64_t>(values.size()), static_cast<int64_t>(values.size()) + 1);
-  int64_t i = 0;
-  for (auto& [k, v] : values) {
-    v = ops::div(ops::slice(sums, i, i + 1), count).view({});
-    ++i;
-  }
-  return values;
+}  // namespace
+
+StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
+                         const FinetuneStepOptions& opt, RngKey start, StepContext& ctx) {
+  return ctx.global_means(local_step(model, sgd, images, labels, opt, start, ctx), labels.numel());
 }
 
 }  // namespace advcl::method

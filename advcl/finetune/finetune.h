@@ -12,10 +12,10 @@
 #include <map>
 #include <string>
 
-#include "advcl/evaluate.h"
-#include "advcl/finetune_model.h"
-#include "advcl/step_values.h"
-#include "dist/communicator.h"
+#include "advcl/attacks/evaluate.h"
+#include "advcl/finetune/finetune_model.h"
+#include "advcl/step/step_context.h"
+#include "advcl/step/step_values.h"
 #include "engine/rng.h"
 #include "nn/sgd.h"
 
@@ -32,12 +32,6 @@ struct FinetuneStepOptions {
   double step = 2.0 / 255;
   int attack_steps = 10;  // ALF's PGD and AFF's TRADES attack
   double beta = 6.0;      // TRADES
-  // Data parallel (docs/distributed.md); the defaults are one process.
-  double loss_scale = 1;               // multiplies the loss (a mean over this rank's images)
-  // Runs the backward pass of the (scaled) loss; the default is engine
-  // backward(). Data parallel: dist::GradientReducer::backward, which also
-  // averages the gradients over the ranks, overlapped with the pass.
-  std::function<void(const Tensor& loss)> backward;
 };
 
 // The parts of the TRADES objective for one batch of B points:
@@ -62,22 +56,17 @@ Tensor trades_attack(const LogitsFn& logits, const Tensor& images, const Finetun
 // the model in eval mode. Returns the values to log, as 0-D tensors on the
 // model's device (no host round trip): loss (and for AFF its parts natural,
 // robust) and the training batch accuracy.
-StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                            const Tensor& labels, const FinetuneStepOptions& opt, RngKey start);
-
-// finetune_step on this rank's share of a global batch, so that the ranks of
-// `comm` together take the step one process takes on the whole batch: the
-// loss scaled by dist::local_loss_scale (unequal shards), the gradients of
-// sgd's parameters averaged over the ranks before the step, and the logged
-// values averaged over the global batch (each rank's weighted by its
-// images), identical on every rank. `start.sample` must be the position of
-// this rank's first image in the global batch (global_batch_offset), so each
-// image's attack start is the one-process start. For AFF the model's batch
-// norms must be synchronised (dist::make_batch_norm_sync). A collective;
-// exactly finetune_step for one rank. (The values' all-reduce goes through
-// the transport, which stages device tensors through the host.)
-StepValues finetune_step_parallel(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images,
-                                                     const Tensor& labels, FinetuneStepOptions opt, RngKey start,
-                                                     dist::Communicator& comm = dist::world());
+//
+// Data parallel through `ctx` (advcl/step/step_context.h): on this rank's
+// share of a global batch, the ranks together take the step one process takes
+// on the whole batch: the loss scaled by the rank's share (unequal shards),
+// the gradients of sgd's parameters averaged over the ranks before the step,
+// and the logged values averaged over the global batch, identical on every
+// rank. `start.sample` must then be the position of this rank's first image in
+// the global batch (global_batch_offset), so each image's attack start is the
+// one-process start; for AFF the model's batch norms must be synchronised
+// (dist::make_batch_norm_sync).
+StepValues finetune_step(FinetuneModel& model, nn::Sgd& sgd, const Tensor& images, const Tensor& labels,
+                         const FinetuneStepOptions& opt, RngKey start, StepContext& ctx = StepContext::one_process());
 
 }  // namespace advcl::method

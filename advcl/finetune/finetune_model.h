@@ -7,7 +7,6 @@
 // `fc.weight`, `fc.bias`. (The encoder is built without heads, so there is
 // no `fc_002`-style name to clash with.)
 #pragma once
-#include <map>
 #include <memory>
 #include <string>
 
@@ -36,14 +35,5 @@ class FinetuneModel : public nn::Module {
  public:
   nn::LinearClassifier classifier;
 };
-
-// Checkpoint metadata describing the model (model_io's entries plus the
-// number of classes), so that load_finetuned rebuilds it from the file alone.
-std::map<std::string, std::string> finetune_metadata(FinetuneModel& model);
-
-// Rebuilds a finetuned model from a checkpoint written by `advcl finetune`
-// (strict load: every tensor by name and shape), in eval mode. Fails naming
-// the file when it has no classifier (e.g. a pretraining checkpoint).
-std::unique_ptr<FinetuneModel> load_finetuned(const std::string& checkpoint);
 
 }  // namespace advcl::method

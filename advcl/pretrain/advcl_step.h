@@ -15,15 +15,22 @@
 // updated fewer times (they are never used later). The `pgd` set's running
 // statistics are updated 6 times per step, as in the reference.
 #pragma once
-#include <functional>
+#include <string>
 #include <vector>
 
-#include "advcl/pgd.h"
+#include "advcl/attacks/pgd.h"
+#include "advcl/step/step_context.h"
 #include "engine/tensor.h"
 #include "nn/resnet.h"
 #include "nn/sgd.h"
 
 namespace advcl::method {
+
+// AdvCL's batch-norm statistic sets, in checkpoint order (bn_list.0, .1, .2):
+// the clean views, the contrastive adversarial view x_cl, the pseudo-label
+// adversarial view x_ce.
+enum AdvclBnSet : int { kAdvclNormal = 0, kAdvclPgd = 1, kAdvclPgdCe = 2 };
+inline const std::vector<std::string> kAdvclBnSetNames{"normal", "pgd", "pgd_ce"};
 
 struct AdvclStepOptions {
   double epsilon = 8.0 / 255;
@@ -33,15 +40,11 @@ struct AdvclStepOptions {
   double temperature = 0.5;
   double base_temperature = 0.07;
   double ce_weight = 0.2;
-  // Data parallel (dist/, docs/distributed.md); the defaults are one process.
-  // Applied to every view's projections before SupCon, e.g. dist::all_gather_rows,
-  // so that the contrastive denominator runs over the global batch.
-  std::function<Tensor(const Tensor&)> gather;
-  double ce_scale = 1;  // multiplies the pseudo-label CE (a local mean): dist::local_loss_scale
-  // Runs the backward pass of the loss; the default is engine backward().
-  // Data parallel: dist::GradientReducer::backward, which also averages the
-  // gradients over the ranks (overlapped with the backward pass).
-  std::function<void(const Tensor& loss)> backward;
+  // The paper's ablations (docs/method.md section 14): without the
+  // high-frequency view (SupCon over x_cl, x1, x2), and without pseudo-labels
+  // (no x_ce attack and no CE term: the loss is SupCon alone).
+  bool high_frequency_view = true;
+  bool pseudo_labels = true;
 };
 
 struct AdvclBatch {
@@ -51,7 +54,8 @@ struct AdvclBatch {
 
 struct AdvclStepResult {
   // 0-D tensors on the model's device (reading them is the caller's choice:
-  // the training loop reads them only on the steps it logs).
+  // the training loop reads them only on the steps it logs), over the global
+  // batch under data parallelism.
   Tensor loss, contrastive, ce;
   Tensor x_cl, x_ce, x_hfc;  // the views the step trained on
 };
@@ -61,7 +65,11 @@ struct AdvclStepResult {
 std::vector<Tensor> advcl_attack_starts(const Tensor& x_org, const AdvclStepOptions& opt, RngKey key);
 
 // The whole step from given attack starts (model in training mode afterwards).
+// Data parallel through `ctx` (advcl/step/step_context.h): SupCon over the
+// gathered global batch, the pseudo-label CE (a mean over this rank's images)
+// scaled by the rank's share, gradients averaged before the SGD step.
 AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& batch,
-                           const std::vector<Tensor>& starts, const AdvclStepOptions& opt);
+                           const std::vector<Tensor>& starts, const AdvclStepOptions& opt,
+                           StepContext& ctx = StepContext::one_process());
 
 }  // namespace advcl::method

@@ -1,4 +1,4 @@
-#include "advcl/advcl_views.h"
+#include "advcl/pretrain/advcl_views.h"
 
 namespace advcl::views {
 

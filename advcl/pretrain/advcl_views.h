@@ -1,7 +1,7 @@
 // The per-sample view sets of the two pretraining stages (docs/method.md section 7).
 //
 // AdvCL: three views per image, in this order,
-//   kViewX1, kViewX2: two independent SimCLR draws (advcl/simclr_transform.h);
+//   kViewX1, kViewX2: two independent SimCLR draws (datasets/simclr_transform.h);
 //   kViewOrg: x_org = RandomCrop(size, padding 4, zero fill) + horizontal
 //             flip (data::CropFlip).
 // x_HFC is made later from the batch of x_org (ops::fft_highpass), x_cl and
@@ -15,7 +15,7 @@
 #pragma once
 #include <memory>
 
-#include "advcl/simclr_transform.h"
+#include "datasets/simclr_transform.h"
 #include "datasets/transforms.h"
 
 namespace advcl::views {

@@ -1,13 +1,13 @@
-#include "advcl/encode.h"
+#include "advcl/pretrain/encode.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
-#include "advcl/data_parallel.h"
+#include "advcl/step/data_parallel.h"
 #include "datasets/batch_loader.h"
-#include "dist/all_gather.h"
+#include "nn/parallel/all_gather.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "datasets/image_dataset.h"
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/tensor.h"
 #include "nn/resnet.h"
 

@@ -1,4 +1,4 @@
-#include "advcl/kmeans.h"
+#include "advcl/pretrain/kmeans.h"
 
 #include <algorithm>
 #include <cmath>

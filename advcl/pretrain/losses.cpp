@@ -1,4 +1,4 @@
-#include "advcl/losses.h"
+#include "advcl/pretrain/losses.h"
 
 #include "engine/autocast.h"
 #include "engine/ops.h"

@@ -1,4 +1,4 @@
-#include "advcl/pseudo_labels.h"
+#include "advcl/pretrain/pseudo_labels.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "advcl/parse_number.h"
+#include "engine/parse_number.h"
 #include "datasets/pickle.h"
 #include "engine/safetensors.h"
 
@@ -25,7 +25,7 @@ constexpr int64_t kMaxClusters = 1'000'000;
 // naming the file and the name.
 int64_t cluster_count(const std::string& path, const std::string& name, const std::string& what) {
   int64_t k = 0;
-  if (!cli::parse_int64(name.substr(std::string("pseudo_train_").size()), &k))
+  if (!parse_int64(name.substr(std::string("pseudo_train_").size()), &k))
     fail(path, ": ", what, " '", name, "' does not end in a cluster count (expected pseudo_train_{k}, e.g. pseudo_train_10)");
   if (k < 1 || k > kMaxClusters)
     fail(path, ": ", what, " '", name, "' names ", k, " clusters; a count must be in [1, ", kMaxClusters, "]");

@@ -2,8 +2,7 @@
 // and projection head with one BN set, NT-Xent (SupCon's SimCLR case with
 // base temperature = temperature), backward, SGD step.
 #pragma once
-#include <functional>
-
+#include "advcl/step/step_context.h"
 #include "engine/tensor.h"
 #include "nn/resnet.h"
 #include "nn/sgd.h"
@@ -12,18 +11,13 @@ namespace advcl::method {
 
 struct SimclrStepOptions {
   double temperature = 0.5;
-  // Data parallel (docs/distributed.md); the defaults are one process.
-  // Applied to each view's projections before the loss, e.g.
-  // dist::all_gather_rows, so that the loss runs over the global batch.
-  std::function<Tensor(const Tensor&)> gather;
-  // Runs the backward pass; the default is engine backward(). Data
-  // parallel: dist::GradientReducer::backward (averages the gradients).
-  std::function<void(const Tensor& loss)> backward;
 };
 
 // Trains on views x1, x2 (float [B, C, H, W] on the model's device); returns
 // the loss as a 0-D tensor on that device (not read: no host round trip).
+// Data parallel through `ctx`: the loss over the gathered global batch, the
+// gradients averaged over the ranks before the step.
 Tensor simclr_step(nn::ResNet18& model, nn::Sgd& sgd, const Tensor& x1, const Tensor& x2,
-                   const SimclrStepOptions& opt);
+                   const SimclrStepOptions& opt, StepContext& ctx = StepContext::one_process());
 
 }  // namespace advcl::method

@@ -1,4 +1,4 @@
-#include "advcl/export_names.h"
+#include "advcl/run/export_names.h"
 
 #include "engine/common.h"
 

@@ -1,9 +1,9 @@
-#include "advcl/finetune_results.h"
+#include "advcl/run/finetune_results.h"
 
 #include <cstdio>
 #include <sstream>
 
-#include "advcl/run_dir.h"
+#include "advcl/run/run_dir.h"
 #include "engine/common.h"
 
 namespace advcl::method {

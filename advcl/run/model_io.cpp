@@ -1,8 +1,9 @@
-#include "advcl/model_io.h"
+#include "advcl/run/model_io.h"
 
 #include <sstream>
 
-#include "advcl/parse_number.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "engine/parse_number.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 
@@ -44,6 +45,23 @@ nn::ResNetOptions model_options_from(const std::string& checkpoint) {
   return o;
 }
 
+std::vector<std::string> bn_set_names_from(const std::string& checkpoint) {
+  const int sets = model_options_from(checkpoint).num_bn_sets;
+  SafetensorsFile f = load_safetensors(checkpoint);
+  std::vector<std::string> names;
+  auto it = f.metadata.find("model.bn_set_names");
+  if (it != f.metadata.end()) {
+    std::stringstream ss(it->second);
+    for (std::string n; std::getline(ss, n, ',');) names.push_back(n);
+    if (static_cast<int>(names.size()) != sets)
+      fail(checkpoint, ": metadata 'model.bn_set_names' names ", names.size(), " sets, the model has ", sets);
+    return names;
+  }
+  if (sets == 3) return method::kAdvclBnSetNames;
+  for (int i = 0; i < sets; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
 std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set,
                                            std::shared_ptr<const nn::BatchNormSync> bn_sync) {
   nn::ResNetOptions file_opts = model_options_from(checkpoint);
@@ -57,7 +75,7 @@ std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn
   lo.only_prefixes = model->encoder_prefixes();
   lo.optimizer_state = false;
   if (file_opts.num_bn_sets > 1) {
-    if (bn_set < 0) bn_set = 1;  // the reference's finetuning keeps `pgd`
+    if (bn_set < 0) bn_set = kDefaultFinetuneBnSet;  // the reference's finetuning keeps `pgd`
     if (bn_set >= file_opts.num_bn_sets)
       fail(checkpoint, ": BN set ", bn_set, " asked for, the file has ", file_opts.num_bn_sets);
     lo.bn_set_from_file = bn_set;
@@ -68,3 +86,37 @@ std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn
 }
 
 }  // namespace advcl::cli
+
+namespace advcl::method {
+
+namespace {
+constexpr const char* kClassesKey = "finetune.classes";
+}
+
+std::map<std::string, std::string> finetune_metadata(FinetuneModel& model) {
+  std::map<std::string, std::string> m = cli::model_metadata(model.encoder().options());
+  m[kClassesKey] = std::to_string(model.num_classes());
+  return m;
+}
+
+std::unique_ptr<FinetuneModel> load_finetuned(const std::string& checkpoint) {
+  SafetensorsFile f = load_safetensors(checkpoint);
+  auto it = f.metadata.find(kClassesKey);
+  if (it == f.metadata.end())
+    fail(checkpoint, ": no classifier in this checkpoint (no '", kClassesKey,
+         "' in its metadata); evaluate a checkpoint written by `advcl finetune`");
+  nn::ResNetOptions o = cli::model_options_from(checkpoint);
+  if (o.num_bn_sets != 1 || o.heads)
+    fail(checkpoint, ": a finetuned model has one BN set and no heads; this file says ", o.num_bn_sets,
+         " sets, heads ", o.heads ? "on" : "off");
+  const int64_t classes = metadata_int(checkpoint, kClassesKey, it->second);
+  if (classes < 2) fail(checkpoint, ": metadata '", kClassesKey, "' is ", classes, "; a classifier needs 2 or more classes");
+  auto model = std::make_unique<FinetuneModel>(std::make_unique<nn::ResNet18>(o), classes, 0);
+  nn::LoadOptions lo;
+  lo.optimizer_state = false;
+  nn::load_checkpoint(checkpoint, *model, nullptr, lo);
+  model->eval();
+  return model;
+}
+
+}  // namespace advcl::method

@@ -1,4 +1,4 @@
-#include "advcl/resume_check.h"
+#include "advcl/run/resume_check.h"
 
 #include <cctype>
 #include <set>

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "advcl/run_dir.h"
+#include "advcl/run/run_dir.h"
 
 namespace advcl::cli {
 

@@ -1,4 +1,4 @@
-#include "advcl/run_dir.h"
+#include "advcl/run/run_dir.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/atomic_file.h"
 #include "engine/common.h"
 

@@ -1,4 +1,4 @@
-#include "advcl/train_loop.h"
+#include "advcl/run/train_loop.h"
 
 #include <csignal>
 
@@ -9,9 +9,9 @@
 #include <sstream>
 
 #include "cuda/runtime.h"
-#include "advcl/parse_number.h"
-#include "advcl/resume_check.h"
-#include "dist/communicator.h"
+#include "engine/parse_number.h"
+#include "advcl/run/resume_check.h"
+#include "nn/parallel/communicator.h"
 #include "engine/counters.h"
 #include "engine/finite_check.h"
 #include "engine/ops.h"

@@ -20,8 +20,8 @@
 #include <map>
 #include <string>
 
-#include "advcl/run_dir.h"
-#include "advcl/step_values.h"
+#include "advcl/run/run_dir.h"
+#include "advcl/step/step_values.h"
 #include "datasets/batch_loader.h"
 #include "nn/module.h"
 #include "nn/sgd.h"
@@ -67,7 +67,7 @@ struct ResumePoint {
 // Loads dir/last.safetensors into model and optimiser if it exists (and
 // `resume` is on); checks first that the checkpoint belongs to `stage`
 // ("this folder holds a <stage> run"). Commands call check_resume
-// (advcl/resume_check.h) before this, before they write into the folder.
+// (advcl/run/resume_check.h) before this, before they write into the folder.
 ResumePoint resume_if_any(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, const std::string& stage, bool resume);
 
 // Thrown by run_training after SIGINT or SIGTERM, once the checkpoint of the

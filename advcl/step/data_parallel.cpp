@@ -1,4 +1,4 @@
-#include "advcl/data_parallel.h"
+#include "advcl/step/data_parallel.h"
 
 #include "datasets/epoch_order.h"
 #include "engine/common.h"

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "datasets/batch_loader.h"
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 
 namespace advcl::cli {
 

@@ -1,4 +1,4 @@
-#include "advcl/step_values.h"
+#include "advcl/step/step_values.h"
 
 #include <vector>
 

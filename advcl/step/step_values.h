@@ -1,6 +1,6 @@
 // The values a training step reports (loss, its terms, batch accuracy), kept
 // on the model's device: reading each with item() made every step wait for
-// the GPU. The epoch loop (advcl/train_loop.h) reads them only on the steps
+// the GPU. The epoch loop (advcl/run/train_loop.h) reads them only on the steps
 // that print or log, all at once.
 #pragma once
 #include <map>

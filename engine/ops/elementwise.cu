@@ -1,13 +1,13 @@
 // CUDA side of the broadcasting binary ops and of sum_to
 // (engine/ops/elementwise_cuda.h). Unary ops: engine/ops/elementwise_unary.cu.
 #include "cuda/launch.cuh"
-#include "cuda/sum_to_index.h"
+#include "engine/kernels/sum_to_index.h"
 #include "engine/kernels/elementwise.h"
 #include "engine/ops/elementwise_cuda.h"
 
 namespace advcl::cuda_ops {
 
-using cuda::SumToIndex;
+using kernels::SumToIndex;
 using kernels::BroadcastIndex;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "dist/all_gather.h"
+#include "nn/parallel/all_gather.h"
 
 #include <algorithm>
 #include <numeric>

@@ -7,9 +7,9 @@
 // rows. So if every rank computes the same loss from the gathered tensor,
 // each rank's upstream gradient is world-size times the true one: exactly
 // the scale of a per-rank mean loss under average_gradients
-// (dist/gradient_sync.h), which divides it out again.
+// (nn/parallel/gradient_sync.h), which divides it out again.
 #pragma once
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/tensor.h"
 
 namespace advcl::dist {

@@ -1,4 +1,4 @@
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "dist/consistency.h"
+#include "nn/parallel/consistency.h"
 
 #include <algorithm>
 #include <cmath>

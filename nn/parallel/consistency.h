@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "nn/module.h"
 
 namespace advcl::dist {

@@ -1,11 +1,11 @@
-#include "dist/gradient_reducer.h"
+#include "nn/parallel/gradient_reducer.h"
 
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
 
-#include "dist/nccl_all_reduce.h"
+#include "nn/parallel/nccl_all_reduce.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 

@@ -17,14 +17,14 @@
 // integers, see layout_check_values: every rank must pack the same layout).
 // How the flat tensor is summed over the ranks is a BucketAllReduce: MPI on
 // the host in float64 (every rank gets bitwise the same sums), or NCCL on the
-// GPU in float32, on its own stream (dist/nccl_all_reduce.h).
+// GPU in float32, on its own stream (nn/parallel/nccl_all_reduce.h).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "nn/module.h"
 
 namespace advcl::dist {

@@ -1,8 +1,8 @@
-#include "dist/gradient_sync.h"
+#include "nn/parallel/gradient_sync.h"
 
 #include <limits>
 
-#include "dist/gradient_reducer.h"
+#include "nn/parallel/gradient_reducer.h"
 
 namespace advcl::dist {
 

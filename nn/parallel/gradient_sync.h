@@ -13,7 +13,7 @@
 #pragma once
 #include <cstdint>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "nn/module.h"
 
 namespace advcl::dist {

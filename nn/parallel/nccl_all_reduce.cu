@@ -1,4 +1,4 @@
-#include "dist/nccl_all_reduce.h"
+#include "nn/parallel/nccl_all_reduce.h"
 
 #if ADVCL_NCCL
 #include <nccl.h>
@@ -10,7 +10,7 @@
 
 #include "cuda/check.cuh"
 #include "cuda/runtime.h"
-#include "dist/gradient_reducer.h"
+#include "nn/parallel/gradient_reducer.h"
 
 #define ADVCL_NCCL_CHECK(what, call)                                                                \
   do {                                                                                              \

@@ -1,5 +1,5 @@
 // Gradient buckets summed over the ranks by NCCL, on the GPU (the CUDA path
-// of GradientReducer, dist/gradient_reducer.h).
+// of GradientReducer, nn/parallel/gradient_reducer.h).
 //
 // One NCCL communicator per process, for the rank's own GPU: rank 0 makes
 // the NCCL unique id and broadcasts it over MPI (the job's communicator),
@@ -16,7 +16,7 @@
 #pragma once
 #include <memory>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 
 namespace advcl::dist {
 

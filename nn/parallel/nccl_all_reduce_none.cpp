@@ -1,9 +1,9 @@
 // Builds without NCCL (CPU builds, or a CUDA toolkit without it): the
 // gradient reducer then sums GPU buckets through MPI on the host.
-#include "dist/nccl_all_reduce.h"
+#include "nn/parallel/nccl_all_reduce.h"
 
 #if !ADVCL_NCCL
-#include "dist/gradient_reducer.h"
+#include "nn/parallel/gradient_reducer.h"
 
 namespace advcl::dist {
 

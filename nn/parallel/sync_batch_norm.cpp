@@ -1,8 +1,8 @@
-#include "dist/sync_batch_norm.h"
+#include "nn/parallel/sync_batch_norm.h"
 
 #include <vector>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 
 namespace advcl::dist {
 

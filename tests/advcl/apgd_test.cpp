@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "advcl/apgd.h"
+#include "advcl/attacks/apgd.h"
 #include "engine/ops.h"
 #include "tests/advcl/autoattack_linear_model.h"
 

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "advcl/autoattack_util.h"
+#include "advcl/attacks/autoattack_util.h"
 #include "engine/ops.h"
 
 namespace advcl::autoattack::test_model {

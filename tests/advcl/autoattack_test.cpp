@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "advcl/autoattack.h"
+#include "advcl/attacks/autoattack.h"
 #include "engine/ops.h"
 #include "tests/advcl/autoattack_linear_model.h"
 

@@ -1,10 +1,10 @@
-// SA / RA evaluation (advcl/evaluate.h): PGD on a linear model, where the
+// SA / RA evaluation (advcl/attacks/evaluate.h): PGD on a linear model, where the
 // robust accuracy is known in closed form.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "advcl/evaluate.h"
+#include "advcl/attacks/evaluate.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
 

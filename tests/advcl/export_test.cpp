@@ -9,9 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "advcl/commands.h"
-#include "advcl/export_names.h"
-#include "advcl/model_io.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/cli/commands.h"
+#include "advcl/run/export_names.h"
+#include "advcl/run/model_io.h"
 #include "engine/autograd.h"
 #include "engine/ops/random.h"
 #include "engine/safetensors.h"
@@ -90,17 +91,17 @@ TEST_F(Export, DefaultIsPgdAndReloadsWithTheSameFeatures) {
   EXPECT_EQ(enc->options().num_bn_sets, 1);
   NoGradGuard g;
   Tensor f = enc->features(x, 0);
-  EXPECT_LE(max_abs_diff(f, source_features(nn::kBnPgd)), 1e-6);
-  EXPECT_GT(max_abs_diff(f, source_features(nn::kBnNormal)), 1e-3);  // the sets do differ
+  EXPECT_LE(max_abs_diff(f, source_features(method::kAdvclPgd)), 1e-6);
+  EXPECT_GT(max_abs_diff(f, source_features(method::kAdvclNormal)), 1e-3);  // the sets do differ
 }
 
 TEST_F(Export, ChosenSetByNameOrIndex) {
   ASSERT_EQ(run_export({"--ckpt", t / "pre.safetensors", "--out", t / "n.safetensors", "--bn-set", "normal"}), 0);
   ASSERT_EQ(run_export({"--ckpt", t / "pre.safetensors", "--out", t / "c.safetensors", "--bn-set", "2"}), 0);
   NoGradGuard g;
-  EXPECT_LE(max_abs_diff(cli::load_encoder(t / "n.safetensors", -1)->features(x, 0), source_features(nn::kBnNormal)),
+  EXPECT_LE(max_abs_diff(cli::load_encoder(t / "n.safetensors", -1)->features(x, 0), source_features(method::kAdvclNormal)),
             1e-6);
-  EXPECT_LE(max_abs_diff(cli::load_encoder(t / "c.safetensors", -1)->features(x, 0), source_features(nn::kBnPgdCe)),
+  EXPECT_LE(max_abs_diff(cli::load_encoder(t / "c.safetensors", -1)->features(x, 0), source_features(method::kAdvclPgdCe)),
             1e-6);
 }
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "advcl/fab.h"
+#include "advcl/attacks/fab.h"
 #include "engine/ops.h"
 #include "tests/advcl/autoattack_linear_model.h"
 

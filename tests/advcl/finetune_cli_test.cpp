@@ -7,11 +7,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "advcl/commands.h"
-#include "advcl/common_options.h"
-#include "advcl/finetune_results.h"
-#include "advcl/model_io.h"
-#include "advcl/run_dir.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/cli/commands.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/run/finetune_results.h"
+#include "advcl/run/model_io.h"
+#include "advcl/run/run_dir.h"
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/counters.h"
@@ -51,7 +52,7 @@ void write_pretrained(const std::string& path, const std::string& data, const st
   data::Batch b;
   ASSERT_TRUE(loader.next(b));
   NoGradGuard no_grad;
-  for (int i = 0; i < 30; ++i) model.features(b.images(), nn::kBnPgd);  // train mode: running statistics move
+  for (int i = 0; i < 30; ++i) model.features(b.images(), method::kAdvclPgd);  // train mode: running statistics move
   nn::CheckpointInfo info;
   info.metadata = cli::model_metadata(mo);
   info.metadata["stage"] = "pretrain";

@@ -1,12 +1,12 @@
-// Finetuning math (advcl/finetune.h): the TRADES loss against its definition
+// Finetuning math (advcl/finetune/finetune.h): the TRADES loss against its definition
 // and finite differences, the TRADES attack, what each mode's step trains,
-// and the evaluation history (advcl/finetune_results.h).
+// and the evaluation history (advcl/run/finetune_results.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "advcl/finetune.h"
-#include "advcl/finetune_results.h"
+#include "advcl/finetune/finetune.h"
+#include "advcl/run/finetune_results.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
 #include "tests/tiny_data.h"

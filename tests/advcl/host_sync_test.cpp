@@ -8,12 +8,12 @@
 #include <cmath>
 #include <fstream>
 
-#include "advcl/advcl_step.h"
-#include "advcl/evaluate.h"
-#include "advcl/finetune.h"
-#include "advcl/losses.h"
-#include "advcl/simclr_step.h"
-#include "advcl/train_loop.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/attacks/evaluate.h"
+#include "advcl/finetune/finetune.h"
+#include "advcl/pretrain/losses.h"
+#include "advcl/pretrain/simclr_step.h"
+#include "advcl/run/train_loop.h"
 #include "engine/counters.h"
 #include "engine/ops.h"
 #include "nn/layers.h"

@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "advcl/kmeans.h"
+#include "advcl/pretrain/kmeans.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/storage.h"

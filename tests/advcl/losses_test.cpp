@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "advcl/losses.h"
+#include "advcl/pretrain/losses.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
 

@@ -1,14 +1,14 @@
-// The shared option checks (advcl/option_checks.h) and the resume checks
-// (advcl/resume_check.h): each bad value is refused naming the option and
+// The shared option checks (advcl/cli/option_checks.h) and the resume checks
+// (advcl/run/resume_check.h): each bad value is refused naming the option and
 // the value; a resumed run must have the options of the run it continues.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <functional>
 
-#include "advcl/common_options.h"
-#include "advcl/option_checks.h"
-#include "advcl/resume_check.h"
+#include "advcl/cli/common_options.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/run/resume_check.h"
 #include "engine/common.h"
 #include "tests/datasets/dataset_test_util.h"
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "advcl/pgd.h"
+#include "advcl/attacks/pgd.h"
 #include "engine/counters.h"
 #include "engine/ops.h"
 

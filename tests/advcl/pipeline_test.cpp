@@ -5,37 +5,22 @@
 
 #include <filesystem>
 
-#include "advcl/commands.h"
-#include "advcl/pseudo_labels.h"
+#include "advcl/cli/commands.h"
+#include "advcl/pretrain/pseudo_labels.h"
 #include "engine/autocast.h"
 #include "engine/counters.h"
 #include "engine/cpu_features.h"
 #include "engine/safetensors.h"
+#include "tests/advcl/pretrain_test_util.h"
 #include "tests/datasets/cifar_test_util.h"
 #include "tests/golden_util.h"
 
 using namespace advcl;
 using data::testing::TempDir;
+using pretrain_test::run;
+using pretrain_test::write_tiny_cifar;
 
 namespace {
-
-// 5 training batches of 8 images (40 in all) and a test batch, CIFAR-10 binary.
-void write_tiny_cifar(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  for (int b = 1; b <= 5; ++b) {
-    std::vector<int> labels;
-    for (int k = 0; k < 8; ++k) labels.push_back((b * 8 + k) % 10);
-    data::testing::write_file(dir + "/data_batch_" + std::to_string(b) + ".bin",
-                              data::testing::cifar_binary(10, (b - 1) * 8, labels));
-  }
-  data::testing::write_file(dir + "/test_batch.bin", data::testing::cifar_binary(10, 100, {1, 2, 3, 4}));
-}
-
-int run(std::vector<std::string> args, int (*cmd)(int, char**)) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  return cmd(static_cast<int>(argv.size()), argv.data());
-}
 
 std::vector<std::string> pretrain_args(const std::string& data, const std::string& labels, const std::string& out,
                                        int epochs) {

@@ -2,7 +2,7 @@
 // (they were a bare "stoll", or a C++ stream error for a folder).
 #include <gtest/gtest.h>
 
-#include "advcl/pseudo_labels.h"
+#include "advcl/pretrain/pseudo_labels.h"
 #include "engine/safetensors.h"
 #include "tests/datasets/dataset_test_util.h"
 

@@ -2,14 +2,14 @@
 // when the holder ends; a killed holder is tested with the real binary in
 // reliability_cli_test.cpp), whole-or-nothing files, and the steps line of
 // the start-up summary.
-#include "advcl/run_dir.h"
+#include "advcl/run/run_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "advcl/parse_number.h"
+#include "engine/parse_number.h"
 #include "tests/datasets/dataset_test_util.h"
 
 using namespace advcl;
@@ -51,13 +51,13 @@ TEST(StepsText, SaysWhatTheLoaderReallyDoes) {
 
 TEST(ParseInt64, WholeTextOrNothing) {
   int64_t v = 0;
-  EXPECT_TRUE(cli::parse_int64("42", &v));
+  EXPECT_TRUE(parse_int64("42", &v));
   EXPECT_EQ(v, 42);
-  EXPECT_TRUE(cli::parse_int64("-7", &v));
+  EXPECT_TRUE(parse_int64("-7", &v));
   EXPECT_EQ(v, -7);
   for (const char* bad : {"", "abc", "12abc", " 3", "3 ", "-", "99999999999999999999", "1e3", "0x10"})
-    EXPECT_FALSE(cli::parse_int64(bad, &v)) << bad;
-  std::string msg = error_of([] { cli::metadata_int("ck.safetensors", "loader_batch", "abc"); });
+    EXPECT_FALSE(parse_int64(bad, &v)) << bad;
+  std::string msg = error_of([] { metadata_int("ck.safetensors", "loader_batch", "abc"); });
   EXPECT_NE(msg.find("ck.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'loader_batch' is 'abc', not an integer"), std::string::npos) << msg;
 }

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "advcl/square.h"
+#include "advcl/attacks/square.h"
 #include "engine/ops.h"
 #include "tests/advcl/autoattack_linear_model.h"
 

@@ -2,7 +2,7 @@
 // (tests/golden/make_advcl_step_golden.py), compared by tensor name.
 #include <gtest/gtest.h>
 
-#include "advcl/advcl_step.h"
+#include "advcl/pretrain/advcl_step.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"

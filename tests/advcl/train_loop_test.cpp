@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "advcl/train_loop.h"
+#include "advcl/run/train_loop.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "nn/layers.h"

@@ -1,5 +1,5 @@
-// The SimCLR / AdvCL views (advcl/color_ops.h, advcl/resized_crop.h,
-// advcl/simclr_transform.h, advcl/advcl_views.h): each op against
+// The SimCLR / AdvCL views (datasets/color_ops.h, datasets/resized_crop.h,
+// datasets/simclr_transform.h, advcl/pretrain/advcl_views.h): each op against
 // torchvision with fixed parameters (tests/golden/views_golden.safetensors,
 // made by tests/golden/make_views_golden.py), the random draws against
 // torchvision's distributions, and determinism through the batch loader.
@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "advcl/advcl_views.h"
-#include "advcl/color_ops.h"
-#include "advcl/resized_crop.h"
-#include "advcl/simclr_transform.h"
+#include "advcl/pretrain/advcl_views.h"
+#include "datasets/color_ops.h"
+#include "datasets/resized_crop.h"
+#include "datasets/simclr_transform.h"
 #include "datasets/batch_loader.h"
 #include "engine/safetensors.h"
 #include "tests/golden_util.h"

@@ -13,7 +13,7 @@
 #include "cuda/settings.h"
 #include "engine/ops.h"
 #if ADVCL_CUDA
-#include "cuda/testing.h"
+#include "engine/rng_device_probe.h"
 #endif
 #include "tests/cuda/gpu_test_util.h"
 

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "cuda/runtime.h"
-#include "dist/gradient_reducer.h"
-#include "dist/nccl_all_reduce.h"
+#include "nn/parallel/gradient_reducer.h"
+#include "nn/parallel/nccl_all_reduce.h"
 #include "engine/ops.h"
 
 using namespace advcl;

@@ -4,8 +4,8 @@
 // Skips without a GPU.
 #include <gtest/gtest.h>
 
-#include "advcl/advcl_step.h"
-#include "advcl/finetune.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/finetune/finetune.h"
 #include "cuda/pinned_upload.h"
 #include "cuda/runtime.h"
 #include "datasets/batch_loader.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "advcl/pseudo_labels.h"
+#include "advcl/pretrain/pseudo_labels.h"
 #include "datasets/cifar.h"
 #include "datasets/pickle.h"
 #include "tests/datasets/dataset_test_util.h"

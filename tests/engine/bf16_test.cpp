@@ -18,7 +18,7 @@
 #include <random>
 #include <thread>
 
-#include "advcl/losses.h"
+#include "advcl/pretrain/losses.h"
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/counters.h"
@@ -297,7 +297,7 @@ TEST(Bf16Matmul, LinearBackwardRunsInBf16) {
 }
 
 // The table's float32 ops that contain a matmul keep float32 under autocast:
-// SupCon's similarity matrix (advcl/losses.cpp), forward and gradient.
+// SupCon's similarity matrix (advcl/pretrain/losses.cpp), forward and gradient.
 TEST(Bf16Policy, SupConStaysFloat32UnderAutocast) {
   std::vector<Tensor> views{rnd({16, 32}, 19), rnd({16, 32}, 20)};
   auto loss_and_grad = [&](bool bf16) {

@@ -3,7 +3,7 @@
 harness) into OUT: a few valid inputs of each format, so libFuzzer starts
 from inputs that get past the magic numbers and headers. Standard library
 only; the committed golden test files (CIFAR pickles, a JPEG) are copied in.
-Usage: python3 fuzz/make_seeds.py OUT
+Usage: python3 tests/fuzz/make_seeds.py OUT
 """
 import io
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for the SimCLR views (advcl/color_ops.h, advcl/resized_crop.h),
+"""Golden values for the SimCLR views (datasets/color_ops.h, datasets/resized_crop.h),
 computed with torchvision's functional ops on float tensors.
 
 Regenerate (needs `pip install torch torchvision safetensors numpy pillow`;

@@ -7,9 +7,9 @@
 // makes a whole AdvCL step data-parallel (docs/distributed.md).
 #include <gtest/gtest.h>
 
-#include "advcl/losses.h"
-#include "dist/all_gather.h"
-#include "dist/gradient_sync.h"
+#include "advcl/pretrain/losses.h"
+#include "nn/parallel/all_gather.h"
+#include "nn/parallel/gradient_sync.h"
 #include "engine/ops.h"
 #include "mpi_test_util.h"
 #include "nn/layers.h"

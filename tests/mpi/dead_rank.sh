@@ -2,7 +2,7 @@
 # Proves that a stuck or dead rank ends a data-parallel run with an error
 # within the collective timeout instead of hanging: runs each DISABLED_ probe
 # of timeout_test.cpp in its own job and checks that the job fails, fast.
-# Usage: tests_mpi/dead_rank.sh path/to/advcl_dist_tests [np]
+# Usage: tests/mpi/dead_rank.sh path/to/advcl_dist_tests [np]
 set -u
 bin=${1:?usage: dead_rank.sh advcl_dist_tests [np]}
 np=${2:-2}

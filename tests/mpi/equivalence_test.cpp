@@ -8,10 +8,10 @@
 
 #include <memory>
 
-#include "dist/consistency.h"
-#include "dist/gradient_reducer.h"
-#include "dist/gradient_sync.h"
-#include "dist/sync_batch_norm.h"
+#include "nn/parallel/consistency.h"
+#include "nn/parallel/gradient_reducer.h"
+#include "nn/parallel/gradient_sync.h"
+#include "nn/parallel/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "mpi_test_util.h"
 #include "nn/batch_norm.h"

@@ -5,10 +5,10 @@
 // ranks' shards are unequal and some ranks get empty batches at the end.
 #include <gtest/gtest.h>
 
-#include "advcl/autoattack.h"
-#include "advcl/data_parallel.h"
-#include "advcl/evaluate.h"
-#include "advcl/finetune_model.h"
+#include "advcl/attacks/autoattack.h"
+#include "advcl/step/data_parallel.h"
+#include "advcl/attacks/evaluate.h"
+#include "advcl/finetune/finetune_model.h"
 #include "mpi_test_util.h"
 #include "tests/tiny_data.h"
 

@@ -5,7 +5,7 @@
 // with empty batches (or no images at all in the last global batch).
 #include <gtest/gtest.h>
 
-#include "advcl/encode.h"
+#include "advcl/pretrain/encode.h"
 #include "datasets/batch_loader.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"

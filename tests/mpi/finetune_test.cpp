@@ -6,16 +6,16 @@
 // and 3 ranks, as a last batch is. float64, so that the attacks' gradient
 // signs cannot flip on rounding.
 //
-// Also the loader side the stages share (advcl/data_parallel.h): the
+// Also the loader side the stages share (advcl/step/data_parallel.h): the
 // ranks' shards of each global batch are the one-rank batch in order, and
 // global_batch_offset says where each shard starts.
 #include <gtest/gtest.h>
 
-#include "advcl/data_parallel.h"
-#include "advcl/finetune.h"
-#include "dist/all_gather.h"
-#include "dist/consistency.h"
-#include "dist/sync_batch_norm.h"
+#include "advcl/step/data_parallel.h"
+#include "advcl/finetune/finetune.h"
+#include "nn/parallel/all_gather.h"
+#include "nn/parallel/consistency.h"
+#include "nn/parallel/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "mpi_test_util.h"
 #include "tests/tiny_data.h"
@@ -50,6 +50,7 @@ void expect_mode_matches_one_rank(method::FinetuneMode mode, int64_t B) {
   method::FinetuneStepOptions opt;
   opt.mode = mode;
   opt.attack_steps = 3;
+  method::StepContext ctx(sgd_many.params(), comm);
   for (uint32_t s = 0; s < 3; ++s) {
     SCOPED_TRACE("step " + std::to_string(s));
     Tensor x = ops::rand_uniform({B, 1, 8, 8}, RngKey{8, 300, s, 0}, 0, 1, DType::Float64);
@@ -59,8 +60,8 @@ void expect_mode_matches_one_rank(method::FinetuneMode mode, int64_t B) {
     RngKey my_key = key;
     my_key.sample = static_cast<uint32_t>(mine.first);  // this shard's position in the global batch
     std::map<std::string, double> got = method::read_values(
-        method::finetune_step_parallel(many, sgd_many, ops::slice(x, mine.first, mine.second),
-                                       ops::slice(y, mine.first, mine.second), opt, my_key));
+        method::finetune_step(many, sgd_many, ops::slice(x, mine.first, mine.second),
+                              ops::slice(y, mine.first, mine.second), opt, my_key, ctx));
     ASSERT_EQ(got.size(), want.size());
     for (auto& [k, v] : want) EXPECT_NEAR(got.at(k), v, 1e-9 * (1 + std::fabs(v))) << k;
   }

@@ -10,7 +10,7 @@
 
 #include <cstdio>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "nn/module.h"
 
 namespace advcl::test {

@@ -3,14 +3,14 @@
 // duplicate communicator (the late ranks join afterwards, so the abandoned
 // collective completes and the suite goes on). The default policy, abort the
 // whole job, is proven by the DISABLED_ probes below, which
-// tests_mpi/dead_rank.sh runs in their own mpirun (they end the job).
+// tests/mpi/dead_rank.sh runs in their own mpirun (they end the job).
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <thread>
 
-#include "dist/communicator.h"
+#include "nn/parallel/communicator.h"
 #include "engine/common.h"
 
 using namespace advcl;
@@ -51,7 +51,7 @@ TEST(DistTimeout, LateRanksMakeRankZeroFailWithinTheTimeout) {
   world.barrier("after the timeout test");
 }
 
-// --- probes for tests_mpi/dead_rank.sh (each ends the job) ---------------
+// --- probes for tests/mpi/dead_rank.sh (each ends the job) ---------------
 
 // The last rank hangs (sleeps far past the timeout): rank 0 must abort the
 // job with a message naming the collective. ADVCL_DIST_TIMEOUT sets the timeout.

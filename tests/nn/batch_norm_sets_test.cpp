@@ -124,9 +124,6 @@ TEST(BatchNormSets, Names) {
   BatchNorm single(2);
   EXPECT_EQ(single.state_dict()[0].name, "weight");
   EXPECT_EQ(single.state_dict()[4].name, "num_batches_tracked");
-  EXPECT_EQ(bn_set_index("pgd"), kBnPgd);
-  EXPECT_EQ(bn_set_index("pgd_ce"), kBnPgdCe);
-  EXPECT_THROW(bn_set_index("adv"), Error);
 }
 
 TEST(BatchNormSets, Errors) {

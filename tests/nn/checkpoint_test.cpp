@@ -16,6 +16,9 @@
 
 using namespace advcl;
 using namespace advcl::nn;
+using nn_test::kBnNormal;
+using nn_test::kBnPgd;
+using nn_test::kBnPgdCe;
 
 namespace {
 

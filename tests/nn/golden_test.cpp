@@ -29,12 +29,16 @@
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
+#include "tests/nn/nn_test_util.h"
 #include "nn/resnet.h"
 #include "nn/sgd.h"
 #include "tests/golden_util.h"
 
 using namespace advcl;
 using namespace advcl::nn;
+using nn_test::kBnNormal;
+using nn_test::kBnPgd;
+using nn_test::kBnPgdCe;
 using testing_util::Tolerance;
 
 namespace {

@@ -12,6 +12,10 @@
 
 namespace advcl::nn_test {
 
+// The reference model's statistic sets, by index in bn_list (AdvCL's order:
+// normal, pgd, pgd_ce; the method declares them, nn/ only counts them).
+inline constexpr int kBnNormal = 0, kBnPgd = 1, kBnPgdCe = 2;
+
 // Deterministic test data: uniform in [lo, hi) from the Test stream `tag`.
 inline Tensor rand_tensor(const Shape& shape, uint32_t tag, double lo = -1, double hi = 1,
                           DType dtype = DType::Float64) {

@@ -1,13 +1,13 @@
 // The bucket plan of the gradient reducer, and its one-process behaviour
-// (the multi-rank behaviour is tested under mpirun: tests_mpi/equivalence_test.cpp).
+// (the multi-rank behaviour is tested under mpirun: tests/mpi/equivalence_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 #include <numeric>
 
-#include "dist/gradient_reducer.h"
-#include "dist/nccl_all_reduce.h"
+#include "nn/parallel/gradient_reducer.h"
+#include "nn/parallel/nccl_all_reduce.h"
 #include "engine/ops.h"
 #include "nn/resnet.h"
 

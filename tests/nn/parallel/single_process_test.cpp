@@ -1,13 +1,13 @@
-// dist/ in a world of one process (the main suite runs without mpirun):
+// nn/parallel/ in a world of one process (the main suite runs without mpirun):
 // every collective must be an exact no-op, so single-process training goes
-// through the same code path unchanged. The multi-rank proofs are in tests_mpi/.
+// through the same code path unchanged. The multi-rank proofs are in tests/mpi/.
 #include <gtest/gtest.h>
 
-#include "dist/all_gather.h"
-#include "dist/communicator.h"
-#include "dist/consistency.h"
-#include "dist/gradient_sync.h"
-#include "dist/sync_batch_norm.h"
+#include "nn/parallel/all_gather.h"
+#include "nn/parallel/communicator.h"
+#include "nn/parallel/consistency.h"
+#include "nn/parallel/gradient_sync.h"
+#include "nn/parallel/sync_batch_norm.h"
 #include "engine/ops.h"
 #include "nn/batch_norm.h"
 

@@ -1,7 +1,7 @@
-// The index math of the CUDA sum_to (cuda/sum_to_index.h), run on the CPU
+// The index math of the CUDA sum_to (engine/kernels/sum_to_index.h), run on the CPU
 // against ops::sum_to: every input element is summed exactly once, into the
 // right output element.
-#include "cuda/sum_to_index.h"
+#include "engine/kernels/sum_to_index.h"
 
 #include <gtest/gtest.h>
 
@@ -34,7 +34,7 @@ void check(const Shape& xs, const Shape& target) {
   for (int64_t i = 0; i < x.numel(); ++i) xp[i] = static_cast<double>((i * 7919) % 1009);  // exact sums
   std::vector<double> want = ops::sum_to(x, target).to_vector<double>();
 
-  cuda::SumToIndex si(sum_to_index(xs, target));
+  kernels::SumToIndex si(sum_to_index(xs, target));
   int64_t n_out = static_cast<int64_t>(want.size()), per_out = x.numel() / n_out;
   std::vector<int> seen(static_cast<size_t>(x.numel()), 0);
   for (int64_t j = 0; j < n_out; ++j) {

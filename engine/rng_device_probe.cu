@@ -1,4 +1,4 @@
-#include "cuda/testing.h"
+#include "engine/rng_device_probe.h"
 
 #include "cuda/device_buffer.cuh"
 #include "cuda/launch.cuh"

@@ -1,4 +1,4 @@
-// Device-side probes for the tests (defined in cuda/testing.cu, CUDA builds
+// Device-side probes for the tests (defined in engine/rng_device_probe.cu, CUDA builds
 // only): they run shared __host__ __device__ code on the GPU so tests can
 // compare it with the same code on the CPU.
 #pragma once

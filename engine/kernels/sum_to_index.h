@@ -12,7 +12,7 @@
 
 #include "engine/kernels/broadcast.h"
 
-namespace advcl::cuda {
+namespace advcl::kernels {
 
 struct SumToIndex {
   kernels::BroadcastIndex idx;
@@ -38,4 +38,4 @@ struct SumToIndex {
   }
 };
 
-}  // namespace advcl::cuda
+}  // namespace advcl::kernels
