@@ -44,16 +44,29 @@ ADVCL_HD PhiloxWords philox4x32_10(PhiloxWords ctr, uint32_t k0, uint32_t k1) {
 }
 
 // Purposes: each use of randomness in the program has its own stream, so that
-// adding a new use never shifts the numbers of another.
+// adding a new use never shifts the numbers of another. The numbers are part
+// of every result (goldens, resumed runs, published checkpoints): never
+// renumber one, only add new ones (tests/engine/rng_test.cpp pins them).
+// Comments say what `step` and `sample` of the RngKey mean in each stream.
 enum class RngPurpose : uint32_t {
-  Test = 0,
-  Init = 1,         // parameter initialisation
-  Shuffle = 2,      // epoch order of the data loader
-  Augment = 3,      // per-sample transforms
-  AttackStart = 4,  // random starts of PGD
-  KMeans = 5,
+  Test = 0,         // the tests' own inputs
+  Init = 1,         // parameter initialisation; step = FNV-1a of the parameter's name
+  Shuffle = 2,      // epoch order of the data loader; step = epoch
+  Augment = 3,      // per-sample transforms; step = epoch, sample = data-set index
+  AttackStart = 4,  // random starts of PGD: the pretraining methods' first attack, finetuning, evaluation
+  KMeans = 5,       // k-means++ seeding of the pseudo-labels; step = restart
   Dropout = 6,
   User = 100,
+  // The pretraining methods' second attack: AdvCL's x_ce attack, ACL's second
+  // view (AttackStart + 1000 before it had a name).
+  SecondAttackStart = 1004,
+  // AutoAttack's streams, in a block of their own (AttackStart << 8 = 1024
+  // onwards). `sample` is the point's index in the attacked x, so a point's
+  // numbers depend neither on its batch nor on which points are still robust.
+  ApgdCeStart = 1025,  // APGD-CE random start; step = restart
+  ApgdTStart = 1026,   // APGD-T random start; step = target * restarts + restart
+  SquareInit = 1027,   // Square's initial stripes; step = 0
+  SquareStep = 1028,   // Square's window and channel signs, shared by all points; step = iteration, sample = 0
 };
 
 // Addresses one stream of random words: (seed, purpose, step, sample).

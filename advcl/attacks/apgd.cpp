@@ -96,14 +96,14 @@ Eval evaluate(const LogitsFn& model, const Tensor& x, const std::vector<int64_t>
 
 }  // namespace
 
-Tensor apgd_start(const Tensor& x, const std::vector<int64_t>& ids, double eps, uint64_t seed, uint32_t purpose,
+Tensor apgd_start(const Tensor& x, const std::vector<int64_t>& ids, double eps, uint64_t seed, RngPurpose purpose,
                   uint32_t step) {
   NoGradGuard no_grad;
   Shape row = x.shape();
   row[0] = 1;
   std::vector<Tensor> rows;
   for (int64_t id : ids) {
-    RngKey key{seed, purpose, step, static_cast<uint32_t>(id)};
+    RngKey key{seed, static_cast<uint32_t>(purpose), step, static_cast<uint32_t>(id)};
     rows.push_back(ops::rand_uniform(row, key, -1.0, 1.0, x.dtype(), x.device()));
   }
   Tensor t = ops::cat(rows);
@@ -251,7 +251,7 @@ Tensor apgd_ce(const LogitsFn& model, const Tensor& x, const std::vector<int64_t
   for (int restart = 0; restart < opt.restarts; ++restart)
     attack_robust_rows(robust, adv, [&](const std::vector<int64_t>& rows) {
       Tensor xs = take_rows(x, rows);
-      Tensor start = apgd_start(xs, pick(ids, rows), opt.epsilon, opt.seed, kPurposeApgdCe,
+      Tensor start = apgd_start(xs, pick(ids, rows), opt.epsilon, opt.seed, RngPurpose::ApgdCeStart,
                                 static_cast<uint32_t>(restart));
       return apgd_run(model, xs, pick(y, rows), {}, ApgdLoss::CE, start, opt);
     });
@@ -279,7 +279,7 @@ Tensor apgd_targeted(const LogitsFn& model, const Tensor& x, const std::vector<i
       attack_robust_rows(robust, adv, [&](const std::vector<int64_t>& rows) {
         Tensor xs = take_rows(x, rows);
         uint32_t step = static_cast<uint32_t>(t * opt.restarts + restart);
-        Tensor start = apgd_start(xs, pick(ids, rows), opt.epsilon, opt.seed, kPurposeApgdT, step);
+        Tensor start = apgd_start(xs, pick(ids, rows), opt.epsilon, opt.seed, RngPurpose::ApgdTStart, step);
         return apgd_run(model, xs, pick(y, rows), pick(target, rows), ApgdLoss::DLRTargeted, start, opt);
       });
   }

@@ -54,7 +54,7 @@ ApgdRun apgd_run(const LogitsFn& model, const Tensor& x, const std::vector<int64
 // The random start: x + eps * t / max|t|, t ~ U(-1, 1) per element (so the
 // largest coordinate sits on the ball's surface), clipped to [0, 1].
 // Row r uses the stream (seed, purpose, step, ids[r]).
-Tensor apgd_start(const Tensor& x, const std::vector<int64_t>& ids, double eps, uint64_t seed, uint32_t purpose,
+Tensor apgd_start(const Tensor& x, const std::vector<int64_t>& ids, double eps, uint64_t seed, RngPurpose purpose,
                   uint32_t step);
 
 // APGD-CE over opt.restarts restarts, each on the points not yet broken.

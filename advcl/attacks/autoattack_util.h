@@ -1,5 +1,6 @@
 // Shared pieces of the AutoAttack attacks (APGD, FAB, Square): the model
-// interface, the random-stream addresses, and small batch helpers.
+// interface and small batch helpers. Their random streams are RngPurpose's
+// ApgdCeStart, ApgdTStart, SquareInit and SquareStep (engine/rng.h).
 //
 // Division of labour: the model and every [B, C, H, W] update run as engine
 // ops, so they run on whatever device the tensors are on. Per-sample
@@ -23,20 +24,6 @@ using LogitsFn = std::function<Tensor(const Tensor& x)>;
 
 // Optional progress sink (one line per call, no trailing newline).
 using ProgressFn = std::function<void(const std::string& line)>;
-
-// Random-stream purposes of the attacks. They sit in their own block
-// (AttackStart << 8 = 1024 onwards) so that they never collide with the
-// engine's purposes (0..6, 100) or with training PGD (AttackStart itself).
-// In every stream `sample` is the point's index in the caller's x, so a
-// point's random numbers do not depend on its batch or on which other
-// points are still robust.
-constexpr uint32_t kPurposeBase = static_cast<uint32_t>(RngPurpose::AttackStart) << 8;
-constexpr uint32_t kPurposeApgdCe = kPurposeBase + 1;      // APGD-CE start; step = restart
-constexpr uint32_t kPurposeApgdT = kPurposeBase + 2;       // APGD-T start; step = target * restarts + restart
-constexpr uint32_t kPurposeSquareInit = kPurposeBase + 3;  // Square's initial stripes; step = 0
-// Square's per-iteration square (position and channel signs), shared by all
-// points as in fra31/auto-attack; step = iteration, sample = 0.
-constexpr uint32_t kPurposeSquareStep = kPurposeBase + 4;
 
 // --- host views --------------------------------------------------------------
 // Any floating tensor on any device -> its values as doubles, row-major.

@@ -46,7 +46,7 @@ Tensor initial_stripes(const Tensor& xs, const std::vector<int64_t>& ids, double
   const int64_t n = xs.size(0), C = xs.size(1), W = xs.size(3);
   std::vector<double> v(static_cast<size_t>(n * C * W));
   for (int64_t r = 0; r < n; ++r) {
-    RngKey key{seed, kPurposeSquareInit, 0, static_cast<uint32_t>(ids[static_cast<size_t>(r)])};
+    RngKey key{seed, static_cast<uint32_t>(RngPurpose::SquareInit), 0, static_cast<uint32_t>(ids[static_cast<size_t>(r)])};
     for (int64_t i = 0; i < C * W; ++i)
       v[static_cast<size_t>(r * C * W + i)] = (key.word(static_cast<uint64_t>(i)) & 1u) ? eps : -eps;
   }
@@ -56,7 +56,7 @@ Tensor initial_stripes(const Tensor& xs, const std::vector<int64_t>& ids, double
 // The iteration's step: +-2 eps per channel on an s x s window, 0 elsewhere.
 Tensor square_step(const Tensor& like, int it, double eps, uint64_t seed, int64_t s) {
   const int64_t C = like.size(1), H = like.size(2), W = like.size(3);
-  RngKey key{seed, kPurposeSquareStep, static_cast<uint32_t>(it), 0};
+  RngKey key{seed, static_cast<uint32_t>(RngPurpose::SquareStep), static_cast<uint32_t>(it), 0};
   // Top-left corner uniform in [0, H - s) as the reference (0 when s = H):
   // the last position is never drawn.
   int64_t vh = H > s ? key.below(0, static_cast<uint32_t>(H - s)) : 0;

@@ -12,7 +12,7 @@ std::vector<Tensor> advcl_attack_starts(const Tensor& x_org, const AdvclStepOpti
   p.epsilon = opt.epsilon;
   RngKey ce_key = key;
   key.purpose = static_cast<uint32_t>(RngPurpose::AttackStart);
-  ce_key.purpose = static_cast<uint32_t>(RngPurpose::AttackStart) + 1000;  // the x_ce attack's own stream
+  ce_key.purpose = static_cast<uint32_t>(RngPurpose::SecondAttackStart);  // the x_ce attack's own stream
   return {pgd_start(x_org, p, key), pgd_start(x_org, p, ce_key)};
 }
 

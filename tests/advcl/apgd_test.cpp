@@ -80,7 +80,7 @@ TEST(AutoAttackUtil, LinfBoxClipEqualsProjectLinf) {
 TEST(Apgd, StartIsOnTheBallAndInTheBox) {
   Tensor x = ops::rand_uniform({3, 3, 4, 4}, RngKey{1, 0, 0, 0}, 0, 1, DType::Float64);
   const double eps = 0.1;
-  Tensor s = apgd_start(x, {5, 6, 7}, eps, 0, kPurposeApgdCe, 0);
+  Tensor s = apgd_start(x, {5, 6, 7}, eps, 0, RngPurpose::ApgdCeStart, 0);
   std::vector<double> d = linf_distance(s, x);
   std::vector<double> sv = s.to_vector<double>();
   for (double v : sv) {
@@ -89,7 +89,7 @@ TEST(Apgd, StartIsOnTheBallAndInTheBox) {
   }
   for (double v : d) EXPECT_LE(v, eps + 1e-12);
   // A row's start depends on its id, not its position in the batch.
-  Tensor s2 = apgd_start(take_rows(x, {1}), {6}, eps, 0, kPurposeApgdCe, 0);
+  Tensor s2 = apgd_start(take_rows(x, {1}), {6}, eps, 0, RngPurpose::ApgdCeStart, 0);
   std::vector<double> a = s2.to_vector<double>(), b = take_rows(s, {1}).to_vector<double>();
   EXPECT_EQ(a, b);
 }
@@ -128,7 +128,7 @@ TEST(Apgd, RunTracksTheBestLossAndHalvesTheStep) {
   ApgdOptions opt;
   opt.epsilon = eps;
   std::vector<int64_t> y = d.y.to_vector<int64_t>();
-  Tensor start = apgd_start(d.x, iota_ids(4), eps, 0, kPurposeApgdCe, 0);
+  Tensor start = apgd_start(d.x, iota_ids(4), eps, 0, RngPurpose::ApgdCeStart, 0);
   std::vector<double> start_loss;
   {
     NoGradGuard g;

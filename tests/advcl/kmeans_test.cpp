@@ -292,7 +292,7 @@ TEST(KMeans, PlusPlusDrawsProportionallyToSquaredDistance) {
   Tensor x = Tensor::from_vector<double>({0, 0, 0, 1, 3}, {5, 1});
   int first_zero = 0, second_three = 0, second_zero = 0;
   for (uint32_t s = 0; s < 4000; ++s) {
-    std::vector<double> c = method::kmeans_plus_plus_init(x, 2, RngKey{s, 5, 0, 0}).to_vector<double>();
+    std::vector<double> c = method::kmeans_plus_plus_init(x, 2, RngKey{s, static_cast<uint32_t>(RngPurpose::KMeans), 0, 0}).to_vector<double>();
     if (c[0] != 0) continue;
     ++first_zero;
     second_three += c[1] == 3;

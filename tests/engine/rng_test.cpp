@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
 #include <set>
+#include <utility>
 
 #include "engine/ops/random.h"
 #include "engine/rng.h"
@@ -100,4 +102,33 @@ TEST(RandomOps, PerSampleStreamsDoNotDependOnBatching) {
   EXPECT_NO_THROW(ops::rand_int({2}, key, 0, (int64_t{1} << 32) - 1));
   EXPECT_THROW(ops::rand_int({2}, key, 0, int64_t{1} << 32), Error);
   EXPECT_THROW(ops::rand_int({2}, key, 5, 5), Error);
+}
+
+// Every purpose's number is baked into goldens, resumed runs and published
+// checkpoints: renumbering one silently changes every result that uses it.
+// This pins each to the number it has always had (the later ones were first
+// written as arithmetic on AttackStart, kept here as the record).
+TEST(RngPurposes, KeepTheirHistoricalNumbersAndAreDistinct) {
+  const uint32_t attack = 4;
+  const std::pair<RngPurpose, uint32_t> pinned[] = {
+      {RngPurpose::Test, 0},
+      {RngPurpose::Init, 1},
+      {RngPurpose::Shuffle, 2},
+      {RngPurpose::Augment, 3},
+      {RngPurpose::AttackStart, attack},
+      {RngPurpose::KMeans, 5},
+      {RngPurpose::Dropout, 6},
+      {RngPurpose::User, 100},
+      {RngPurpose::SecondAttackStart, attack + 1000},
+      {RngPurpose::ApgdCeStart, (attack << 8) + 1},
+      {RngPurpose::ApgdTStart, (attack << 8) + 2},
+      {RngPurpose::SquareInit, (attack << 8) + 3},
+      {RngPurpose::SquareStep, (attack << 8) + 4},
+  };
+  std::set<uint32_t> numbers;
+  for (const auto& [purpose, number] : pinned) {
+    EXPECT_EQ(static_cast<uint32_t>(purpose), number);
+    numbers.insert(static_cast<uint32_t>(purpose));
+  }
+  EXPECT_EQ(numbers.size(), std::size(pinned)) << "two purposes share a number";
 }
