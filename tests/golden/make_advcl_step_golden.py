@@ -22,7 +22,7 @@ flip on rounding. One step, batch B = 4:
   then loss = SupCon(...) + 0.2 * sum_k CE_mean(...) / 5, backward, SGD
   (lr 0.1, momentum 0.9, weight decay 1e-4).
 SupCon here is written as the reference's SupConLoss (temperature 0.5, base
-temperature 0.07, max-subtracted logits), independently of advcl/losses.cpp.
+temperature 0.07, max-subtracted logits), independently of advcl/pretrain/losses.cpp.
 
 Stored: x1, x2, x_org, labels.<k>, start_cl, start_ce, x_hfc, x_cl, x_ce
 (after the attack), loss, init.<state name>, final.<state name>.
@@ -70,9 +70,9 @@ def highpass(x, radius=RADIUS):
     return torch.real(torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1))))
 
 
-def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIUS):
+def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIUS, trace=None):
     """One AdvCL step as the reference runs it (also timed by bench/advcl_step_bench.py);
-    returns x_HFC, x_cl, x_ce and the loss."""
+    returns x_HFC, x_cl, x_ce and the loss. `trace`, a list, receives (x_cl, x_ce) after each attack iteration."""
     pseudo = sorted(labels)
     fc = [getattr(net, f"fc_{k:03d}") for k in pseudo]
     x_hfc = highpass(x_org, radius)
@@ -91,6 +91,8 @@ def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIU
         with torch.no_grad():
             x_cl = torch.clamp(torch.min(torch.max(x_cl + STEP * g_cl.sign(), x_org - EPS), x_org + EPS), 0, 1)
             x_ce = torch.clamp(torch.min(torch.max(x_ce + STEP * g_ce.sign(), x_org - EPS), x_org + EPS), 0, 1)
+        if trace is not None:
+            trace.append((x_cl.clone(), x_ce.clone()))
 
     opt.zero_grad(set_to_none=True)
     p_cl = net.proj(net.features(x_cl, PGD))
@@ -104,10 +106,9 @@ def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIU
     return x_hfc, x_cl, x_ce, loss
 
 
-def main():
-    # Imported here, not at the top: bench/advcl_step_bench.py uses advcl_step on machines without safetensors.
-    from safetensors.torch import save_file
-
+def setup():
+    """The model (float64, in training mode, from float32-exact values) and the step's inputs, from fixed seeds;
+    also used by make_advcl_bf16_golden.py, which runs the same step from the same start."""
     torch.manual_seed(2021)
     net = Net()
     g = torch.Generator().manual_seed(7)
@@ -123,6 +124,20 @@ def main():
             p.copy_(p.float().double())
     net = net.double().train()
 
+    rand = lambda *s: torch.rand(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    x1, x2, x_org = rand(B, 3, HW, HW), rand(B, 3, HW, HW), rand(B, 3, HW, HW)
+    labels = {k: torch.randint(0, k, (B,), generator=g) for k in PSEUDO}
+    start_cl = x_org + (rand(B, 3, HW, HW) * 2 - 1) * EPS
+    start_ce = x_org + (rand(B, 3, HW, HW) * 2 - 1) * EPS
+    inputs = {"x1": x1, "x2": x2, "x_org": x_org, "labels": labels, "start_cl": start_cl, "start_ce": start_ce}
+    return net, inputs
+
+
+def main():
+    # Imported here, not at the top: bench/advcl_step_bench.py uses advcl_step on machines without safetensors.
+    from safetensors.torch import save_file
+
+    net, inputs = setup()
     tensors = {}
 
     def put(name, t):
@@ -132,18 +147,13 @@ def main():
 
     for name, t in net.state_dict().items():
         put(f"init.{name}", t)
-    rand = lambda *s: torch.rand(*s, generator=g, dtype=torch.float64)  # noqa: E731
-    x1, x2, x_org = rand(B, 3, HW, HW), rand(B, 3, HW, HW), rand(B, 3, HW, HW)
-    labels = {k: torch.randint(0, k, (B,), generator=g) for k in PSEUDO}
-    start_cl = x_org + (rand(B, 3, HW, HW) * 2 - 1) * EPS
-    start_ce = x_org + (rand(B, 3, HW, HW) * 2 - 1) * EPS
-    for name, t in [("x1", x1), ("x2", x2), ("x_org", x_org), ("start_cl", start_cl), ("start_ce", start_ce)]:
-        put(name, t)
+    for name in ("x1", "x2", "x_org", "start_cl", "start_ce"):
+        put(name, inputs[name])
     for k in PSEUDO:
-        put(f"labels.{k}", labels[k])
+        put(f"labels.{k}", inputs["labels"][k])
 
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
-    x_hfc, x_cl, x_ce, loss = advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce)
+    x_hfc, x_cl, x_ce, loss = advcl_step(net, opt, **inputs)
     put("x_hfc", x_hfc)
     put("x_cl", x_cl)
     put("x_ce", x_ce)
