@@ -108,6 +108,27 @@ TEST(MethodRegistry, AdvclWithoutPseudoLabelsAndWithoutTheHighFrequencyViewTrain
                                    {0, 0}));
 }
 
+TEST(MethodRegistry, AclTrainsThroughPretrainAndResumes) {
+  TempDir tmp;
+  std::string data = tmp / "cifar";
+  write_tiny_cifar(data);
+  expect_exact_resume(data, tmp / "acl", {"--method", "acl"});
+  SafetensorsFile f = load_safetensors(tmp / "acl/straight/last.safetensors");
+  EXPECT_EQ(f.metadata.at("pretrain.method"), "acl");
+  EXPECT_EQ(f.metadata.at("model.bn_set_names"), "normal,pgd");
+  EXPECT_EQ(f.tensors.count("bn1.bn_list.1.weight"), 1u);
+  EXPECT_EQ(f.tensors.count("bn1.bn_list.2.weight"), 0u);
+  // Finetuning and export take its `pgd` set by name.
+  ASSERT_EQ(run({"export", "--ckpt", tmp / "acl/straight/last.safetensors", "--out", tmp / "acl_pgd.safetensors",
+                 "--bn-set", "pgd"},
+                cli::cmd_export),
+            0);
+  EXPECT_THROW(run({"export", "--ckpt", tmp / "acl/straight/last.safetensors", "--out", tmp / "x.safetensors",
+                    "--bn-set", "pgd_ce"},
+                   cli::cmd_export),
+               Error);
+}
+
 TEST(MethodRegistry, ClearErrors) {
   EXPECT_THROW(method::find_method("nope"), Error);
   try {
