@@ -59,14 +59,16 @@ stamp "4/4 SLF: linear classifier on the frozen encoder (BN set pgd), then SA/RA
   --epochs "$SLF_EPOCHS" --batch-size 128 --lr 0.1 --milestones 10,13 --test-limit "$TEST_LIMIT" \
   --eval-every "$SLF_EPOCHS" --out "$OUT/slf" --precision "$PRECISION"
 
-# The last epoch's figures, from the results file finetune wrote:
-#   "last": {"epoch": E, "sa": SA, "ra": RA, "n": N, ...}
-num='[0-9.eE+-]*'
-last=$(sed -n "s/.*\"last\": {\"epoch\": \([0-9]*\), \"sa\": \($num\), \"ra\": \($num\), \"n\": \([0-9]*\).*/\1 \2 \3 \4/p" \
-  "$OUT/slf/results.json")
-attack=$(sed -n 's/.*"attack": "\([^"]*\)".*/\1/p' "$OUT/slf/results.json" | head -n 1)
+# The last epoch's figures and the attack, from the results file finetune
+# wrote ("last": {"epoch": E, "sa": SA, "ra": RA, "n": N, ...}), read as JSON.
+read_last='import json, sys
+r = json.load(open(sys.argv[1]))
+last = r.get("last")
+if last:
+    print(last["epoch"], last["sa"], last["ra"], last["n"], r["attack"])'
+last=$(python3 -c "$read_last" "$OUT/slf/results.json")
 if [ -z "$last" ]; then echo "demo: no last-epoch evaluation in $OUT/slf/results.json" >&2; exit 1; fi
-read -r epoch sa ra n <<< "$last"
+read -r epoch sa ra n attack <<< "$last"
 printf '%s (SLF epoch %s) on %s test images: SA %.2f%%  RA %.2f%%  (%s)\n' "$OUT/slf/last.safetensors" "$epoch" "$n" \
   "$sa" "$ra" "$attack" | tee "$OUT/eval.txt"
 

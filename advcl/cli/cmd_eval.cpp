@@ -12,6 +12,7 @@
 #include "advcl/step/data_parallel.h"
 #include "advcl/attacks/evaluate.h"
 #include "advcl/finetune/finetune_model.h"
+#include "advcl/run/json_out.h"
 #include "advcl/run/model_io.h"
 #include "advcl/run/run_dir.h"
 #include "engine/atomic_file.h"
@@ -124,18 +125,19 @@ int cmd_eval(int argc, char** argv) {
   std::string what = attack == "none" ? "no attack"
                      : attack == "autoattack"
                          ? "AutoAttack (" + (standard_stages ? std::string("standard") : stages) + "), eps " +
-                               json_num(epsilon) + "/255"
-                         : "PGD-" + std::to_string(eval.steps) + ", eps " + json_num(epsilon) + "/255, step " +
-                               json_num(step_size) + "/255" + (eval.random_start ? ", random start" : "");
+                               number_text(epsilon) + "/255"
+                         : "PGD-" + std::to_string(eval.steps) + ", eps " + number_text(epsilon) + "/255, step " +
+                               number_text(step_size) + "/255" + (eval.random_start ? ", random start" : "");
   if (!comm.is_root()) return 0;
   std::printf("%s on %lld images of %s: SA %.2f%%  RA %.2f%%  (%s, %.1fs)\n", ckpt.c_str(),
               static_cast<long long>(c.n), ds->name.c_str(), 100 * c.sa(), 100 * c.ra(), what.c_str(), secs);
   if (!json_out.empty()) {
-    std::string text = "{\"checkpoint\": " + json_str(ckpt) + ", \"data\": " + json_str(ds->name) +
-                       ", \"images\": " + std::to_string(c.n) + ", \"attack\": " + json_str(what) +
-                       ", \"sa\": " + json_num(100 * c.sa()) + ", \"ra\": " + json_num(100 * c.ra()) +
-                       ", \"units\": \"percent\", \"precision\": " + json_str(setup.precision) +
-                       ", \"seconds\": " + json_num(secs) + "}\n";
+    const OrderedJson result{{"checkpoint", ckpt},          {"data", ds->name},
+                             {"images", c.n},             {"attack", what},
+                             {"sa", json_number(100 * c.sa())}, {"ra", json_number(100 * c.ra())},
+                             {"units", "percent"},        {"precision", setup.precision},
+                             {"seconds", json_number(secs)}};
+    const std::string text = json_line(result) + "\n";
     try {
       write_file_atomically(json_out, text);
     } catch (const Error& e) {

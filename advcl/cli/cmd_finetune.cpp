@@ -20,6 +20,7 @@
 #include "advcl/finetune/finetune.h"
 #include "advcl/finetune/finetune_model.h"
 #include "advcl/run/finetune_results.h"
+#include "advcl/run/json_out.h"
 #include "advcl/run/model_io.h"
 #include "advcl/run/resume_check.h"
 #include "advcl/run/train_loop.h"
@@ -193,16 +194,19 @@ int cmd_finetune(int argc, char** argv) {
   report.epochs = epochs;
   report.attack = attack_text(eval, epsilon, step_size);
   report.options_json = options_json(app);
-  std::string ms;
-  for (int64_t m : milestones) ms += (ms.empty() ? "" : ", ") + std::to_string(m);
-  report.settings_json = "{\"lr\": " + json_num(lr) + ", \"batch_size\": " + std::to_string(batch_size) +
-                         ", \"milestones\": [" + ms + "], \"gamma\": " + json_num(gamma) +
-                         ", \"momentum\": " + json_num(momentum) + ", \"weight_decay\": " + json_num(weight_decay) +
-                         ", \"epsilon\": " + json_num(step_opt.epsilon) + ", \"step\": " + json_num(step_opt.step) +
-                         ", \"attack_steps\": " + std::to_string(step_opt.attack_steps) +
-                         ", \"beta\": " + json_num(step_opt.beta) + ", \"eval_steps\": " + std::to_string(eval_steps) +
-                         ", \"classes\": " + std::to_string(classes) + ", \"trained\": " +
-                         json_str(step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier") + "}";
+  report.settings = {{"lr", json_number(lr)},
+                     {"batch_size", batch_size},
+                     {"milestones", milestones},
+                     {"gamma", json_number(gamma)},
+                     {"momentum", json_number(momentum)},
+                     {"weight_decay", json_number(weight_decay)},
+                     {"epsilon", json_number(step_opt.epsilon)},
+                     {"step", json_number(step_opt.step)},
+                     {"attack_steps", step_opt.attack_steps},
+                     {"beta", json_number(step_opt.beta)},
+                     {"eval_steps", eval_steps},
+                     {"classes", classes},
+                     {"trained", step_opt.mode == method::FinetuneMode::Aff ? "all" : "classifier"}};
 
   LoopOptions loop;
   loop.stage = stage;
@@ -250,12 +254,12 @@ int cmd_finetune(int argc, char** argv) {
     if (!root) return {{kHistoryKey, history.encode()}};
     std::fprintf(stderr, "[%s] epoch %lld: SA %.2f%%  RA %.2f%%  (%lld test images, %.1fs)\n", stage.c_str(),
                  static_cast<long long>(epoch), 100 * e.sa, 100 * e.ra, static_cast<long long>(e.n), e.seconds);
-    dir.log_metrics({{"stage", json_str(stage)},
-                     {"epoch", std::to_string(epoch)},
-                     {"test_sa", json_num(e.sa)},
-                     {"test_ra", json_num(e.ra)},
-                     {"test_images", std::to_string(e.n)},
-                     {"eval_seconds", json_num(e.seconds)}});
+    dir.log_metrics({{"stage", stage},
+                     {"epoch", epoch},
+                     {"test_sa", json_number(e.sa)},
+                     {"test_ra", json_number(e.ra)},
+                     {"test_images", e.n},
+                     {"eval_seconds", json_number(e.seconds)}});
     dir.write_text("results.json", method::results_json(history, report));
     return {{kHistoryKey, history.encode()}};
   };

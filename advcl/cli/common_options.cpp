@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "advcl/run/json_out.h"
 #include "advcl/run/run_dir.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
@@ -147,8 +148,7 @@ ComputeSetup resolve_compute(const DeviceOptions& o) {
 }
 
 std::string options_json(const CLI::App& app) {
-  std::string r = "{";
-  bool first = true;
+  OrderedJson r = OrderedJson::object();
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_name() == "--help" || opt->get_name() == "-h" || opt->get_lnames().empty()) continue;
     // Every value of a list option (--milestones 15,20), else the default.
@@ -156,10 +156,9 @@ std::string options_json(const CLI::App& app) {
     const CLI::results_t& given = opt->results();
     if (given.empty()) v = opt->as<std::string>();
     for (size_t i = 0; i < given.size(); ++i) v += (i ? "," : "") + given[i];
-    r += (first ? "" : ", ") + json_str(opt->get_lnames()[0]) + ": " + json_str(v);
-    first = false;
+    r[opt->get_lnames()[0]] = v;
   }
-  return r + "}";
+  return json_line(r);
 }
 
 }  // namespace advcl::cli

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <sstream>
 
-#include "advcl/run/run_dir.h"
 #include "engine/common.h"
 
 namespace advcl::method {
@@ -52,34 +51,33 @@ FinetuneHistory FinetuneHistory::decode(const std::string& text, const std::stri
 
 namespace {
 
-std::string pct(double v) { return cli::json_num(100.0 * v); }
-
-std::string eval_json(const EpochEval& e) {
-  return "{\"epoch\": " + std::to_string(e.epoch) + ", \"sa\": " + pct(e.sa) + ", \"ra\": " + pct(e.ra) +
-         ", \"n\": " + std::to_string(e.n) + ", \"eval_seconds\": " + cli::json_num(e.seconds) + "}";
+cli::OrderedJson eval_json(const EpochEval& e) {
+  return {{"epoch", e.epoch},
+          {"sa", cli::json_number(100.0 * e.sa)},
+          {"ra", cli::json_number(100.0 * e.ra)},
+          {"n", e.n},
+          {"eval_seconds", cli::json_number(e.seconds)}};
 }
 
 }  // namespace
 
 std::string results_json(const FinetuneHistory& h, const FinetuneReport& r) {
-  std::ostringstream os;
-  os << "{\n"
-     << "  \"mode\": " << cli::json_str(r.mode) << ",\n"
-     << "  \"pretrained_checkpoint\": " << cli::json_str(r.pretrained) << ",\n"
-     << "  \"finetuned_checkpoint\": " << cli::json_str(r.finetuned) << ",\n"
-     << "  \"epochs\": " << r.epochs << ",\n"
-     << "  \"epochs_done\": " << r.epochs_done << ",\n"
-     << "  \"units\": \"percent\",\n"
-     << "  \"attack\": " << cli::json_str(r.attack) << ",\n"
-     << "  \"evaluations\": [";
-  for (size_t i = 0; i < h.evals().size(); ++i) os << (i ? ",\n    " : "\n    ") << eval_json(h.evals()[i]);
-  os << (h.empty() ? "],\n" : "\n  ],\n");
-  os << "  \"best\": " << (h.best() ? eval_json(*h.best()) : "null") << ",\n"
-     << "  \"last\": " << (h.last() ? eval_json(*h.last()) : "null") << ",\n"
-     << "  \"settings\": " << (r.settings_json.empty() ? "{}" : r.settings_json) << ",\n"
-     << "  \"options\": " << (r.options_json.empty() ? "{}" : r.options_json) << "\n"
-     << "}\n";
-  return os.str();
+  cli::OrderedJson evals = cli::OrderedJson::array();
+  for (const EpochEval& e : h.evals()) evals.push_back(eval_json(e));
+  cli::OrderedJson j{{"mode", r.mode},
+                     {"pretrained_checkpoint", r.pretrained},
+                     {"finetuned_checkpoint", r.finetuned},
+                     {"epochs", r.epochs},
+                     {"epochs_done", r.epochs_done},
+                     {"units", "percent"},
+                     {"attack", r.attack},
+                     {"evaluations", evals},
+                     {"best", h.best() ? eval_json(*h.best()) : cli::OrderedJson()},
+                     {"last", h.last() ? eval_json(*h.last()) : cli::OrderedJson()},
+                     {"settings", r.settings.is_null() ? cli::OrderedJson::object() : r.settings},
+                     {"options", r.options_json.empty() ? cli::OrderedJson::object()
+                                                        : cli::OrderedJson::parse(r.options_json)}};
+  return cli::json_members(j);
 }
 
 std::string results_table(const FinetuneHistory& h, const FinetuneReport& r) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "advcl/run/json_out.h"
+
 namespace advcl::method {
 
 struct EpochEval {
@@ -45,8 +47,8 @@ struct FinetuneReport {
   std::string finetuned;             // the run's last.safetensors
   int64_t epochs = 0, epochs_done = 0;
   std::string attack;                // e.g. "PGD-20, eps 8/255, step 2/255, random start"
-  std::string settings_json;         // the values in force (mode defaults resolved), a JSON object
-  std::string options_json;          // the run's options as given, a JSON object
+  cli::OrderedJson settings;         // the values in force (mode defaults resolved), an object
+  std::string options_json;          // the run's options as given (cli::options_json's text)
 };
 
 // results.json: mode, checkpoints, per-epoch SA/RA (percent), best and last.

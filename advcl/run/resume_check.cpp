@@ -1,7 +1,8 @@
 #include "advcl/run/resume_check.h"
 
-#include <cctype>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/common.h"
 #include "engine/safetensors.h"
@@ -17,49 +18,15 @@ bool may_change_on_resume(const std::string& stage, const std::string& option) {
 }
 
 std::map<std::string, std::string> parse_options_json(const std::string& json, const std::string& source) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) fail(source, ": the stored options are not a JSON object of strings");
   std::map<std::string, std::string> out;
-  size_t i = 0;
-  auto bad = [&](const char* what) {
-    fail(source, ": the stored options are not a JSON object of strings (", what, " at character ", i, ")");
-  };
-  auto skip_space = [&] {
-    while (i < json.size() && std::isspace(static_cast<unsigned char>(json[i]))) ++i;
-  };
-  auto string = [&] {
-    skip_space();
-    if (i >= json.size() || json[i] != '"') bad("expected '\"'");
-    std::string s;
-    for (++i; i < json.size() && json[i] != '"'; ++i) {
-      if (json[i] == '\\') {
-        if (++i >= json.size()) break;
-        s += json[i] == 'n' ? '\n' : json[i];  // (json_str escapes only '"', '\\' and newlines)
-      } else {
-        s += json[i];
-      }
-    }
-    if (i >= json.size()) bad("unterminated string");
-    ++i;
-    return s;
-  };
-  skip_space();
-  if (i >= json.size() || json[i] != '{') bad("expected '{'");
-  ++i;
-  skip_space();
-  if (i < json.size() && json[i] == '}') return out;
-  while (true) {
-    std::string key = string();
-    skip_space();
-    if (i >= json.size() || json[i] != ':') bad("expected ':'");
-    ++i;
-    out[key] = string();
-    skip_space();
-    if (i < json.size() && json[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i < json.size() && json[i] == '}') return out;
-    bad("expected ',' or '}'");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it->is_string())
+      fail(source, ": the stored options are not a JSON object of strings (", it.key(), " is ", it->type_name(), ")");
+    out[it.key()] = it->get<std::string>();
   }
+  return out;
 }
 
 std::vector<std::string> option_differences(const std::string& stage, const std::map<std::string, std::string>& stored,

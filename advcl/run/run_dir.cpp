@@ -6,11 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 
+#include "advcl/run/json_out.h"
 #include "nn/parallel/communicator.h"
 #include "engine/atomic_file.h"
 #include "engine/common.h"
@@ -69,14 +68,8 @@ std::string RunDir::epoch_checkpoint(int64_t epoch) const { return file("epoch_"
 
 bool RunDir::has_checkpoint() const { return fs::exists(last_checkpoint()); }
 
-void RunDir::log_metrics(const std::map<std::string, std::string>& fields) const {
-  std::string line = "{";
-  bool first = true;
-  for (auto& [k, v] : fields) {
-    line += (first ? "" : ", ") + json_str(k) + ": " + v;
-    first = false;
-  }
-  append_durably(file("metrics.jsonl"), line + "}\n");
+void RunDir::log_metrics(const nlohmann::json& fields) const {
+  append_durably(file("metrics.jsonl"), json_line(fields) + "\n");
 }
 
 void RunDir::write_text(const std::string& name, const std::string& text) const {
@@ -95,27 +88,6 @@ std::string steps_text(int64_t images, int64_t batch_size, int64_t steps) {
   if (covered > images) return s + " (the last has " + std::to_string(images - (steps - 1) * batch_size) + ")";
   if (covered < images) return s + " (" + plural(images - covered, "image") + " left out of each epoch)";
   return s;
-}
-
-std::string json_str(const std::string& s) {
-  std::string r = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (c == '\n') {
-      r += "\\n";
-      continue;
-    }
-    r += c;
-  }
-  return r + "\"";
-}
-
-std::string json_num(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream os;
-  os.precision(9);
-  os << v;
-  return os.str();
 }
 
 Progress::Progress(std::string stage, int64_t epochs, int64_t steps_per_epoch)

@@ -14,8 +14,9 @@
 #pragma once
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace advcl::cli {
 
@@ -35,9 +36,9 @@ class RunDir {
   std::string last_checkpoint() const { return file("last.safetensors"); }
   std::string epoch_checkpoint(int64_t epoch) const;
   bool has_checkpoint() const;
-  // Appends one line of JSON (values are written as given: numbers or quoted
-  // strings); the line reaches the disk whole, or the call throws.
-  void log_metrics(const std::map<std::string, std::string>& fields) const;
+  // Appends the object as one line of JSON (advcl/run/json_out.h's
+  // json_line); the line reaches the disk whole, or the call throws.
+  void log_metrics(const nlohmann::json& fields) const;
   // Replaces `name` atomically; on failure the previous file is kept.
   void write_text(const std::string& name, const std::string& text) const;
 
@@ -52,10 +53,6 @@ class RunDir {
 // (or, with drop-last, how many images are left out), so that a batch size
 // larger than the data set is not reported as steps of that size.
 std::string steps_text(int64_t images, int64_t batch_size, int64_t steps);
-
-// Quotes a string for JSON.
-std::string json_str(const std::string& s);
-std::string json_num(double v);
 
 // Progress lines on stderr: "[stage] epoch e/E step s/S  key value ...  img/s  ETA".
 class Progress {

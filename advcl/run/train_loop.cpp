@@ -10,6 +10,7 @@
 
 #include "cuda/runtime.h"
 #include "engine/parse_number.h"
+#include "advcl/run/json_out.h"
 #include "advcl/run/resume_check.h"
 #include "nn/parallel/communicator.h"
 #include "engine/counters.h"
@@ -247,18 +248,18 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
           fail(opt.stage, ": ", bad->first, " became ", bad->second, " at epoch ", epoch, " step ", batch.index + 1,
                "; ", kept_checkpoint(dir), opt.detect_anomaly ? "" : kAnomalyHint);
         std::ostringstream os;
-        std::map<std::string, std::string> fields{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
-                                                  {"step", std::to_string(global_step)}, {"lr", json_num(rate)}};
+        nlohmann::json fields{
+            {"stage", opt.stage}, {"epoch", epoch}, {"step", global_step}, {"lr", json_number(rate)}};
         for (auto& [k, v] : host) {
-          os << k << " " << json_num(v) << "  ";
-          fields[k] = json_num(v);
+          os << k << " " << number_text(v) << "  ";
+          fields[k] = json_number(v);
         }
-        os << "lr " << json_num(rate);
+        os << "lr " << number_text(rate);
         line = os.str();
         if (logs) {
           const int64_t syncs = counters::host_syncs(), allocs = device_raw_allocs();
-          fields["host_syncs"] = std::to_string(syncs - syncs_logged);
-          fields["device_allocs"] = std::to_string(allocs - allocs_logged);
+          fields["host_syncs"] = syncs - syncs_logged;
+          fields["device_allocs"] = allocs - allocs_logged;
           syncs_logged = syncs;
           allocs_logged = allocs;
           if (writer()) dir.log_metrics(fields);
@@ -277,11 +278,11 @@ void run_training(const RunDir& dir, nn::Module& model, nn::Sgd& sgd, data::Batc
         }
     }
     std::map<std::string, double> totals = checked_sums(nb);  // the epoch's one read of its sums
-    std::map<std::string, std::string> summary{{"stage", json_str(opt.stage)}, {"epoch", std::to_string(epoch)},
-                                               {"epoch_seconds", json_num(progress.epoch_seconds())}};
-    for (auto& [k, v] : totals) summary["mean_" + k] = json_num(v / static_cast<double>(std::max<int64_t>(steps, 1)));
+    nlohmann::json summary{
+        {"stage", opt.stage}, {"epoch", epoch}, {"epoch_seconds", json_number(progress.epoch_seconds())}};
+    for (auto& [k, v] : totals) summary["mean_" + k] = json_number(v / static_cast<double>(std::max<int64_t>(steps, 1)));
     // The run's arithmetic (--precision) beside its epoch figures, so a metrics file says how they were made.
-    if (auto p = metadata.find("precision"); p != metadata.end()) summary["precision"] = json_str(p->second);
+    if (auto p = metadata.find("precision"); p != metadata.end()) summary["precision"] = p->second;
     if (writer()) dir.log_metrics(summary);
     if (opt.on_epoch_end)
       for (auto& [k, v] : opt.on_epoch_end(epoch)) metadata[k] = v;

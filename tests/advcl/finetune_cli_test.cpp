@@ -11,6 +11,7 @@
 #include "advcl/cli/commands.h"
 #include "advcl/cli/common_options.h"
 #include "advcl/run/finetune_results.h"
+#include "advcl/run/json_out.h"
 #include "advcl/run/model_io.h"
 #include "advcl/run/run_dir.h"
 #include "engine/autocast.h"
@@ -149,14 +150,11 @@ TEST_F(FinetuneCli, EvalOfTheFinetunedCheckpointMatchesTheLastEpoch) {
                                 "--size", "8", "--steps", "3", "--batch-size", "32", "--workers", "1", "--json",
                                 t / "eval.json"}),
             0);
-  std::string json = read("eval.json");
+  const nlohmann::json json = nlohmann::json::parse(read("eval.json"));
   // Same points, same batches, same random starts: the same SA and RA.
-  std::ostringstream sa, ra;
-  sa << "\"sa\": " << cli::json_num(100 * h.last()->sa) << ",";
-  ra << "\"ra\": " << cli::json_num(100 * h.last()->ra) << ",";
-  EXPECT_NE(json.find(sa.str()), std::string::npos) << json << " vs " << sa.str();
-  EXPECT_NE(json.find(ra.str()), std::string::npos) << json << " vs " << ra.str();
-  EXPECT_NE(json.find("\"precision\": \"fp32\""), std::string::npos) << json;
+  EXPECT_EQ(json.at("sa"), cli::json_number(100 * h.last()->sa)) << json;
+  EXPECT_EQ(json.at("ra"), cli::json_number(100 * h.last()->ra)) << json;
+  EXPECT_EQ(json.at("precision"), "fp32") << json;
 }
 
 // --attacks picks AutoAttack's stages: one name runs that attack alone, and
