@@ -53,6 +53,7 @@
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "nn/checkpoint.h"
+#include "tests/bf16_test_util.h"
 #include "tests/golden_util.h"
 
 using namespace advcl;
@@ -170,27 +171,6 @@ UpdateErrors update_errors(const std::map<std::string, Tensor>& params, const Sa
 }
 
 bool verbose() { return std::getenv("ADVCL_BF16_TEST_VERBOSE") != nullptr; }
-
-// Why bf16 cannot run here ("" when it can). The engine takes autocast on any
-// CPU oneDNN has bf16 primitives for (native, or emulated on avx512_core); on
-// one without (avx2), the primitive cannot be created and the op throws. Only
-// a CPU without native bf16 may skip: on one with it, a throw is a failure.
-std::string bf16_refused() {
-  if (cpu::bf16_support().native()) return "";
-  try {
-    autocast::AutocastGuard on(true);
-    ops::conv2d(Tensor::zeros({1, 1, 3, 3}, DType::Float32), Tensor::zeros({1, 1, 1, 1}, DType::Float32));
-    return "";
-  } catch (const std::exception& e) {
-    return cpu::bf16_support().missing() + "; the bf16 convolution refused: " + e.what();
-  }
-}
-
-#define SKIP_WITHOUT_BF16()                                                  \
-  do {                                                                       \
-    const std::string why = bf16_refused();                                  \
-    if (!why.empty()) GTEST_SKIP() << "bf16 autocast cannot run here: " << why; \
-  } while (0)
 
 // Summed over the five attack iterations and both views: the fraction of
 // entries that our attack iteration, started from the reference's views

@@ -25,6 +25,7 @@
 #include "engine/counters.h"
 #include "engine/cpu_features.h"
 #include "engine/ops.h"
+#include "tests/bf16_test_util.h"
 
 using namespace advcl;
 using autocast::AutocastGuard;
@@ -170,6 +171,7 @@ TEST(CpuFeatures, ReportsOneDnnIsaAndNativeBf16Consistently) {
 }
 
 TEST(Bf16Conv2d, ForwardAgreesWithFloat32WithinBf16Tolerance) {
+  SKIP_WITHOUT_BF16();
   for (const ConvCase& c : kConvCases) {
     Tensor x = rnd({c.N, c.Cin, c.H, c.H}, 1), w = rnd({c.Cout, c.Cin, c.k, c.k}, 2), b = rnd({c.Cout}, 3);
     ops::Conv2dOptions o{c.stride, c.pad};
@@ -191,6 +193,7 @@ TEST(Bf16Conv2d, ForwardAgreesWithFloat32WithinBf16Tolerance) {
 }
 
 TEST(Bf16Conv2d, BackwardDataAndWeightAgreeWithFloat32WithinBf16Tolerance) {
+  SKIP_WITHOUT_BF16();
   for (const ConvCase& c : kConvCases) {
     Tensor x = rnd({c.N, c.Cin, c.H, c.H}, 4), w = rnd({c.Cout, c.Cin, c.k, c.k}, 5);
     ops::Conv2dOptions o{c.stride, c.pad};
@@ -217,6 +220,7 @@ TEST(Bf16Conv2d, BackwardDataAndWeightAgreeWithFloat32WithinBf16Tolerance) {
 // backward() is called after the guard has ended, and one made without it in
 // float32 even when backward() runs under a guard.
 TEST(Bf16Conv2d, BackwardRunsInThePrecisionOfItsForward) {
+  SKIP_WITHOUT_BF16();
   const ConvCase c = kConvCases[1];
   Tensor x = rnd({c.N, c.Cin, c.H, c.H}, 7), w = rnd({c.Cout, c.Cin, c.k, c.k}, 8), b = rnd({c.Cout}, 9);
   ops::Conv2dOptions o{c.stride, c.pad};
@@ -256,6 +260,7 @@ TEST(Bf16Conv2d, Float64IsNotTouched) {
 }
 
 TEST(Bf16Matmul, AllFourTransposesForwardAndBackward) {
+  SKIP_WITHOUT_BF16();
   const int64_t M = 37, K = 150, N = 29;
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb) {
@@ -275,6 +280,7 @@ TEST(Bf16Matmul, AllFourTransposesForwardAndBackward) {
 }
 
 TEST(Bf16Matmul, LinearBackwardRunsInBf16) {
+  SKIP_WITHOUT_BF16();
   const int64_t B = 24, In = 130, Out = 40;
   Tensor x = rnd({B, In}, 15), w = rnd({Out, In}, 16), bias = rnd({Out}, 17), g = rnd({B, Out}, 18);
   auto grads = [&](bool bf16) {
@@ -300,6 +306,7 @@ TEST(Bf16Matmul, LinearBackwardRunsInBf16) {
 // The table's float32 ops that contain a matmul keep float32 under autocast:
 // SupCon's similarity matrix (advcl/pretrain/losses.cpp), forward and gradient.
 TEST(Bf16Policy, SupConStaysFloat32UnderAutocast) {
+  SKIP_WITHOUT_BF16();
   std::vector<Tensor> views{rnd({16, 32}, 19), rnd({16, 32}, 20)};
   auto loss_and_grad = [&](bool bf16) {
     std::vector<Tensor> v;
