@@ -48,7 +48,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_advcl_step_golden import (B, EPS, HW, ITERS, LR, MOMENTUM, NORMAL, PGD,  # noqa: E402
+from make_advcl_step_golden import (B, EPS, HW, ITERS, LR, MOMENTUM, NORMAL, PGD, randomize_batch_norms,  # noqa: E402
                                     STEP, WD)
 import make_nn_golden  # noqa: E402  (the reference-shaped model)
 
@@ -135,14 +135,7 @@ def main():
     torch.manual_seed(2020)
     net = Net()
     g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-                c = m.num_features
-                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
-                m.bias.copy_(0.2 * torch.randn(c, generator=g))
-                m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=g))
+    randomize_batch_norms(net, g)
     net = net.double()
     calibrate_running_stats(net, g)
     with torch.no_grad():

@@ -106,12 +106,9 @@ def advcl_step(net, opt, x1, x2, x_org, labels, start_cl, start_ce, radius=RADIU
     return x_hfc, x_cl, x_ce, loss
 
 
-def setup():
-    """The model (float64, in training mode, from float32-exact values) and the step's inputs, from fixed seeds;
-    also used by make_advcl_bf16_golden.py, which runs the same step from the same start."""
-    torch.manual_seed(2021)
-    net = Net()
-    g = torch.Generator().manual_seed(7)
+def randomize_batch_norms(net, g):
+    """Every batch norm's affine parameters and running statistics drawn from `g`
+    (not 1/0), so that the golden exercises them; shared with make_acl_step_golden.py."""
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
@@ -120,6 +117,16 @@ def setup():
                 m.bias.copy_(0.2 * torch.randn(c, generator=g))
                 m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
                 m.running_var.copy_(0.5 + torch.rand(c, generator=g))
+
+
+def setup():
+    """The model (float64, in training mode, from float32-exact values) and the step's inputs, from fixed seeds;
+    also used by make_advcl_bf16_golden.py, which runs the same step from the same start."""
+    torch.manual_seed(2021)
+    net = Net()
+    g = torch.Generator().manual_seed(7)
+    randomize_batch_norms(net, g)
+    with torch.no_grad():
         for p in list(net.parameters()) + [b for b in net.buffers() if b.is_floating_point()]:
             p.copy_(p.float().double())
     net = net.double().train()
