@@ -1,6 +1,7 @@
 // Helpers for tests that compare against stored reference files: where the
-// repository's files are, and a tensor comparison whose failure message names
-// the tensor, the worst element's index, both values and the errors.
+// repository's files are, the one loader of tests/golden/*.safetensors
+// (GoldenFile), and a tensor comparison whose failure message names the
+// tensor, the worst element's index, both values and the errors.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -8,9 +9,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 
+#include "engine/common.h"
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
 
 namespace advcl::testing_util {
@@ -30,6 +35,73 @@ inline std::string missing_file_message(const std::string& path) {
   return "cannot read " + path +
          ": run the tests from the repository root or set ADVCL_SOURCE_DIR to it";
 }
+
+// One reference file of tests/golden/, written by its script there
+// (engine_golden.safetensors by make_engine_golden.py, and so on). Each file
+// is read once per test process; every read of a tensor gives a copy, so a
+// test that changes one in place cannot change what the next test reads.
+// Every failure names the file, and the tensor or key it lacked.
+class GoldenFile {
+ public:
+  // `rel` under the repository root (source_path), e.g.
+  // "tests/golden/engine_golden.safetensors".
+  static const GoldenFile& load(const std::string& rel) {
+    static std::map<std::string, std::unique_ptr<GoldenFile>> loaded;
+    std::unique_ptr<GoldenFile>& f = loaded[rel];
+    if (!f) f.reset(new GoldenFile(rel));
+    return *f;
+  }
+
+  const std::string& path() const { return path_; }
+  bool has(const std::string& name) const { return file_.tensors.count(name) != 0; }
+
+  // Tensor `name` as stored (a copy).
+  Tensor tensor(const std::string& name) const { return stored(name).clone(); }
+  // Tensor `name` converted to `dtype`.
+  Tensor tensor(const std::string& name, DType dtype) const { return stored(name).to(dtype).clone(); }
+  // A floating tensor converted to `dtype`; any other as stored (labels, indices, bytes).
+  Tensor floating_as(const std::string& name, DType dtype) const {
+    const Tensor& t = stored(name);
+    return is_floating(t.dtype()) ? t.to(dtype).clone() : t.clone();
+  }
+
+  // The tensors whose names start with `prefix`, under their names without it
+  // ("init." -> the model's parameter names).
+  std::map<std::string, Tensor> with_prefix(const std::string& prefix) const {
+    std::map<std::string, Tensor> out;
+    for (const auto& [name, t] : file_.tensors)
+      if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t.clone();
+    return out;
+  }
+
+  const std::string& metadata(const std::string& key) const {
+    auto it = file_.metadata.find(key);
+    if (it == file_.metadata.end()) fail(path_, ": no metadata '", key, "'", regenerate_hint());
+    return it->second;
+  }
+
+ private:
+  explicit GoldenFile(const std::string& rel) : rel_(rel), path_(source_path(rel)) {
+    if (!readable(path_)) fail(missing_file_message(path_));
+    file_ = load_safetensors(path_);
+  }
+
+  const Tensor& stored(const std::string& name) const {
+    auto it = file_.tensors.find(name);
+    if (it == file_.tensors.end()) fail(path_, ": no tensor '", name, "'", regenerate_hint());
+    return it->second;
+  }
+
+  // tests/golden/x.safetensors is written by tests/golden/make_x.py.
+  std::string regenerate_hint() const {
+    const size_t slash = rel_.rfind('/') + 1, dot = rel_.rfind(".safetensors");
+    if (dot == std::string::npos || dot < slash) return "";
+    return " (regenerate it with " + rel_.substr(0, slash) + "make_" + rel_.substr(slash, dot - slash) + ".py?)";
+  }
+
+  std::string rel_, path_;
+  SafetensorsFile file_;
+};
 
 inline std::string index_str(const Shape& shape, int64_t flat) {
   std::string s;

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include "advcl/pretrain/acl_step.h"
-#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "tests/golden_util.h"
 
@@ -20,17 +19,10 @@ const Tolerance kExact{1e-9, 1e-12};
 
 class AclStepGolden : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string path = testing_util::source_path("tests/golden/acl_step_golden.safetensors");
-    ASSERT_TRUE(testing_util::readable(path)) << testing_util::missing_file_message(path);
-    file_ = load_safetensors(path);
+  const testing_util::GoldenFile& golden() const {
+    return testing_util::GoldenFile::load("tests/golden/acl_step_golden.safetensors");
   }
-
-  Tensor t(const std::string& name) const {
-    auto it = file_.tensors.find(name);
-    if (it == file_.tensors.end()) throw Error("golden file lacks " + name);
-    return it->second;
-  }
+  Tensor t(const std::string& name) const { return golden().tensor(name); }
 
   struct Run {
     std::unique_ptr<nn::ResNet18> model;
@@ -47,10 +39,7 @@ class AclStepGolden : public ::testing::Test {
     Run run;
     run.model = std::make_unique<nn::ResNet18>(mo);
     run.model->to(DType::Float64);
-    std::map<std::string, Tensor> init;
-    for (auto& [name, v] : file_.tensors)
-      if (name.rfind("init.", 0) == 0) init[name.substr(5)] = v;
-    nn::load_state_dict(*run.model, init);
+    nn::load_state_dict(*run.model, golden().with_prefix("init."));
     nn::Sgd sgd(run.model->named_parameters(), {0.1, 0.9, 1e-4});
     run.result = method::acl_step(*run.model, sgd, {t("x1"), t("x2")}, {t("start1"), t("start2")}, opt);
     return run;
@@ -73,8 +62,6 @@ class AclStepGolden : public ::testing::Test {
     }
     return {matched, total};
   }
-
-  SafetensorsFile file_;
 };
 
 }  // namespace
@@ -92,9 +79,7 @@ TEST_F(AclStepGolden, MatchesPyTorchReferenceStep) {
   // eval-mode attack) and of the projection head (two: one per stream).
   auto [matched, total] = matching_state(*run.model, true);
   EXPECT_EQ(matched, total);
-  int stored = 0;
-  for (auto& [name, v] : file_.tensors) stored += name.rfind("final.", 0) == 0;
-  EXPECT_EQ(total, stored);  // nothing of the golden's state is left out
+  EXPECT_EQ(total, static_cast<int>(golden().with_prefix("final.").size()));  // nothing of the golden's state is left out
 
   // The attack moved the views (to the eps ball's edge somewhere) and they
   // stayed images.

@@ -51,7 +51,6 @@
 #include "engine/autocast.h"
 #include "engine/cpu_features.h"
 #include "engine/ops.h"
-#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "tests/bf16_test_util.h"
 #include "tests/golden_util.h"
@@ -75,22 +74,10 @@ constexpr double kTorchMovedTol = 0.3;
 constexpr double kTorchLossTol = 1e-2;
 constexpr double kTorchUpdateTol = 1.0;
 
-const SafetensorsFile& file(const std::string& rel) {
-  static std::map<std::string, SafetensorsFile> cache;
-  auto it = cache.find(rel);
-  if (it != cache.end()) return it->second;
-  std::string path = testing_util::source_path(rel);
-  if (!testing_util::readable(path)) fail(testing_util::missing_file_message(path));
-  return cache.emplace(rel, load_safetensors(path)).first->second;
-}
-const SafetensorsFile& fp32_golden() { return file("tests/golden/advcl_step_golden.safetensors"); }
-const SafetensorsFile& bf16_golden() { return file("tests/golden/advcl_bf16_golden.safetensors"); }
-
-Tensor G(const SafetensorsFile& f, const std::string& name) {
-  auto it = f.tensors.find(name);
-  if (it == f.tensors.end()) fail("golden file has no tensor '", name, "'");
-  return it->second;
-}
+using testing_util::GoldenFile;
+const GoldenFile& fp32_golden() { return GoldenFile::load("tests/golden/advcl_step_golden.safetensors"); }
+const GoldenFile& bf16_golden() { return GoldenFile::load("tests/golden/advcl_bf16_golden.safetensors"); }
+Tensor G(const GoldenFile& f, const std::string& name) { return f.tensor(name); }
 Tensor f32(const Tensor& t) { return t.to(DType::Float32); }
 
 struct Ours {
@@ -101,14 +88,11 @@ struct Ours {
 // Our step in float32 from the golden's initial weights and inputs, with
 // `iterations` attack iterations from `starts`, under autocast when bf16.
 Ours run_ours(const std::vector<Tensor>& starts, int iterations, bool bf16) {
-  const SafetensorsFile& f = fp32_golden();
+  const GoldenFile& f = fp32_golden();
   nn::ResNetOptions mo;
   mo.width = 3;
   nn::ResNet18 model(mo);
-  std::map<std::string, Tensor> init;
-  for (const auto& [name, t] : f.tensors)
-    if (name.rfind("init.", 0) == 0) init[name.substr(5)] = t;
-  nn::load_state_dict(model, init);
+  nn::load_state_dict(model, f.with_prefix("init."));
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
   method::AdvclBatch batch{f32(G(f, "x1")), f32(G(f, "x2")), f32(G(f, "x_org")), {}};
   for (int k : kPseudo) batch.pseudo.push_back(G(f, "labels." + std::to_string(k)));
@@ -155,7 +139,7 @@ struct UpdateErrors {
 };
 
 // update_error over every parameter of `params` against `prefix`final.<name> of `ref`.
-UpdateErrors update_errors(const std::map<std::string, Tensor>& params, const SafetensorsFile& ref,
+UpdateErrors update_errors(const std::map<std::string, Tensor>& params, const GoldenFile& ref,
                            const std::string& prefix, bool verbose, const char* what) {
   std::vector<double> errs;
   UpdateErrors u;
@@ -227,13 +211,9 @@ TEST(AdvclBf16Golden, TrainingUpdateFollowsOurPolicy) {
   // The emulated bf16 step against the float64 step (advcl_step_golden), per
   // parameter as above: far more than ours against the emulation.
   std::map<std::string, Tensor> emulated;
-  const std::string prefix = "policy.final.";
-  for (const auto& [name, t] : bf16_golden().tensors) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string state = name.substr(prefix.size());
+  for (const auto& [state, t] : bf16_golden().with_prefix("policy.final."))
     if (state.find("running_") == std::string::npos && state.find("num_batches") == std::string::npos)
       emulated[state] = t;
-  }
   const UpdateErrors gap = update_errors(emulated, fp32_golden(), "", false, "");
   if (verbose()) std::fprintf(stderr, "emulated bf16 vs float64: update median %.2e\n", gap.median);
   EXPECT_GE(gap.median, kFactor * bf.update.median);

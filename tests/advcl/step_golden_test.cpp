@@ -4,7 +4,6 @@
 
 #include "advcl/pretrain/advcl_step.h"
 #include "engine/ops.h"
-#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "tests/golden_util.h"
 
@@ -26,23 +25,14 @@ bool skipped_state(const std::string& name) {
 }  // namespace
 
 TEST(AdvclStepGolden, MatchesPyTorchReferenceStep) {
-  std::string path = testing_util::source_path("tests/golden/advcl_step_golden.safetensors");
-  ASSERT_TRUE(testing_util::readable(path)) << testing_util::missing_file_message(path);
-  SafetensorsFile f = load_safetensors(path);
-  auto t = [&](const std::string& name) {
-    auto it = f.tensors.find(name);
-    if (it == f.tensors.end()) throw Error("golden file lacks " + name);
-    return it->second;
-  };
+  const testing_util::GoldenFile& f = testing_util::GoldenFile::load("tests/golden/advcl_step_golden.safetensors");
+  auto t = [&](const std::string& name) { return f.tensor(name); };
 
   nn::ResNetOptions mo;
   mo.width = 3;
   nn::ResNet18 model(mo);
   model.to(DType::Float64);
-  std::map<std::string, Tensor> init;
-  for (auto& [name, v] : f.tensors)
-    if (name.rfind("init.", 0) == 0) init[name.substr(5)] = v;
-  nn::load_state_dict(model, init);
+  nn::load_state_dict(model, f.with_prefix("init."));
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
 
   method::AdvclBatch batch{t("x1"), t("x2"), t("x_org"), {}};

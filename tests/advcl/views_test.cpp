@@ -17,7 +17,6 @@
 #include "datasets/resized_crop.h"
 #include "datasets/simclr_transform.h"
 #include "datasets/batch_loader.h"
-#include "engine/safetensors.h"
 #include "tests/golden_util.h"
 
 namespace advcl::views {
@@ -26,24 +25,11 @@ namespace {
 using testing_util::close;
 using testing_util::Tolerance;
 
-const std::string kGoldenFile = "tests/golden/views_golden.safetensors";
-
-const std::map<std::string, Tensor>& golden() {
-  static const std::map<std::string, Tensor> tensors = [] {
-    std::string path = testing_util::source_path(kGoldenFile);
-    if (!testing_util::readable(path)) fail(testing_util::missing_file_message(path));
-    return load_safetensors(path).tensors;
-  }();
-  return tensors;
+const testing_util::GoldenFile& golden() {
+  return testing_util::GoldenFile::load("tests/golden/views_golden.safetensors");
 }
-
-bool has(const std::string& name) { return golden().count(name) != 0; }
-
-Tensor G(const std::string& name) {
-  auto it = golden().find(name);
-  if (it == golden().end()) fail(kGoldenFile, ": no tensor '", name, "' (regenerate with make_views_golden.py)");
-  return it->second;
-}
+bool has(const std::string& name) { return golden().has(name); }
+Tensor G(const std::string& name) { return golden().tensor(name); }
 
 std::vector<float> floats(const std::string& name) { return G(name).to_vector<float>(); }
 double scalar(const std::string& name) { return G(name).to_vector<double>().at(0); }

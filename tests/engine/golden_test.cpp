@@ -31,7 +31,6 @@
 #include "cuda/settings.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/safetensors.h"
 #include "tests/golden_util.h"
 
 using namespace advcl;
@@ -44,26 +43,12 @@ const Tolerance kSums64{1e-9, 1e-12};
 const Tolerance kAll32{1e-4, 1e-5};
 const Tolerance kExact{0, 0};
 
-const std::string kGoldenFile = "tests/golden/engine_golden.safetensors";
-
-// The reference tensors, loaded once.
-const std::map<std::string, Tensor>& golden() {
-  static const std::map<std::string, Tensor> tensors = [] {
-    std::string path = testing_util::source_path(kGoldenFile);
-    if (!testing_util::readable(path)) fail(testing_util::missing_file_message(path));
-    return load_safetensors(path).tensors;
-  }();
-  return tensors;
+const testing_util::GoldenFile& golden() {
+  return testing_util::GoldenFile::load("tests/golden/engine_golden.safetensors");
 }
-
-bool has(const std::string& name) { return golden().count(name) != 0; }
-
+bool has(const std::string& name) { return golden().has(name); }
 // A reference tensor; a missing name is an error naming it (and the file).
-Tensor G(const std::string& name) {
-  auto it = golden().find(name);
-  if (it == golden().end()) fail(kGoldenFile, ": no tensor '", name, "' (regenerate with make_engine_golden.py?)");
-  return it->second;
-}
+Tensor G(const std::string& name) { return golden().tensor(name); }
 
 // One run of a family: where and in which dtype it computes, and the tolerance it is held to.
 struct Precision {
@@ -89,9 +74,7 @@ std::string tag(const std::string& name, const Precision& r) {
 
 // A fresh copy of reference `name` in the run's dtype (floating tensors only) and device.
 Tensor input(const std::string& name, const Precision& r) {
-  Tensor t = G(name);
-  if (is_floating(t.dtype())) t = t.to(r.dt);
-  return t.clone().to(r.dev);
+  return golden().floating_as(name, r.dt).to(r.dev);
 }
 
 // The same, as a leaf that requires a gradient.
@@ -171,6 +154,37 @@ TEST(Golden, FileLoadsAndHasEveryFamily) {
                            "topk.k3.indices", "matmul.ffT.gf", "kl.batchmean.gtarget", "index_select.gx",
                            "fft.32.mask"})
     EXPECT_TRUE(has(name)) << name;
+}
+
+// The one loader of the golden files: failures name the file and what it
+// lacked, reads are copies, and conversions keep integer tensors as they are.
+TEST(Golden, LoaderNamesFileAndTensorAndGivesCopies) {
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string msg = message([] { golden().tensor("no.such.tensor"); });
+  for (const char* part : {"engine_golden.safetensors", "no tensor 'no.such.tensor'", "make_engine_golden.py"})
+    EXPECT_NE(msg.find(part), std::string::npos) << part << " not in: " << msg;
+  msg = message([] { golden().metadata("no_such_key"); });
+  EXPECT_NE(msg.find("no metadata 'no_such_key'"), std::string::npos) << msg;
+  msg = message([] { testing_util::GoldenFile::load("tests/golden/no_such_golden.safetensors"); });
+  EXPECT_NE(msg.find("no_such_golden.safetensors"), std::string::npos) << msg;
+
+  Tensor x = G("conv2d.s1p0.x");
+  ASSERT_EQ(x.dtype(), DType::Float64);
+  const double first = x.to_vector<double>()[0];
+  x.data<double>()[0] = first + 1;  // a test's change in place ...
+  EXPECT_EQ(G("conv2d.s1p0.x").to_vector<double>()[0], first);  // ... is not what the next read sees
+  EXPECT_EQ(golden().tensor("conv2d.s1p0.x", DType::Float32).dtype(), DType::Float32);
+  EXPECT_EQ(golden().floating_as("conv2d.s1p0.x", DType::Float32).dtype(), DType::Float32);
+  EXPECT_EQ(golden().floating_as("topk.k3.indices", DType::Float32).dtype(), G("topk.k3.indices").dtype());
+  EXPECT_FALSE(golden().with_prefix("conv2d.s1p0.").empty());
+  EXPECT_TRUE(golden().with_prefix("conv2d.s1p0.").count("x"));
 }
 
 TEST(Golden, Conv2d) {

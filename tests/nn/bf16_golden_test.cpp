@@ -24,7 +24,6 @@
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "tests/nn/nn_test_util.h"
 #include "nn/resnet.h"
@@ -44,21 +43,8 @@ constexpr double kGapFactor = 3.0;
 constexpr double kWeightFloor = 1e-2;
 const std::vector<int64_t> kPseudo = {2, 10, 50, 100, 500};
 
-const SafetensorsFile& file(const std::string& rel) {
-  static std::map<std::string, SafetensorsFile> cache;
-  auto it = cache.find(rel);
-  if (it != cache.end()) return it->second;
-  std::string path = testing_util::source_path(rel);
-  if (!testing_util::readable(path)) fail(testing_util::missing_file_message(path));
-  return cache.emplace(rel, load_safetensors(path)).first->second;
-}
-const SafetensorsFile& bf16_golden() { return file("tests/golden/bf16_golden.safetensors"); }
-
-Tensor G(const SafetensorsFile& f, const std::string& name) {
-  auto it = f.tensors.find(name);
-  if (it == f.tensors.end()) fail("golden file has no tensor '", name, "'");
-  return it->second;
-}
+using testing_util::GoldenFile;
+const GoldenFile& bf16_golden() { return GoldenFile::load("tests/golden/bf16_golden.safetensors"); }
 
 struct StepResult {
   Tensor loss;
@@ -68,17 +54,14 @@ struct StepResult {
 // The step of make_nn_golden.py (and tests/nn/golden_test.cpp), in float32,
 // with autocast on or off.
 StepResult run_step(bool bf16) {
-  const SafetensorsFile& f = bf16_golden();
+  const GoldenFile& f = bf16_golden();
   ResNetOptions o;
-  o.width = std::stoll(f.metadata.at("width"));
+  o.width = std::stoll(f.metadata("width"));
   ResNet18 model(o);
-  std::map<std::string, Tensor> init;
-  for (const auto& [name, t] : f.tensors)
-    if (name.rfind("init.", 0) == 0) init[name.substr(5)] = t;
-  load_state_dict(model, init, {}, "bf16_golden init.*");
+  load_state_dict(model, f.with_prefix("init."), {}, "bf16_golden init.*");
   model.train();
-  const int64_t kB = std::stoll(f.metadata.at("batch_per_view"));
-  Tensor x = G(f, "x");
+  const int64_t kB = std::stoll(f.metadata("batch_per_view"));
+  Tensor x = f.tensor("x");
   Tensor loss;
   {
     autocast::AutocastGuard precision(bf16);
@@ -89,10 +72,10 @@ StepResult run_step(bool bf16) {
     std::vector<Tensor> logits = model.pseudo_logits(ops::slice(feat, kB, 2 * kB));
     Tensor ce;
     for (size_t k = 0; k < kPseudo.size(); ++k) {
-      Tensor l = ops::cross_entropy(logits[k], G(f, "labels." + std::to_string(kPseudo[k])));
+      Tensor l = ops::cross_entropy(logits[k], f.tensor("labels." + std::to_string(kPseudo[k])));
       ce = ce.defined() ? ops::add(ce, l) : l;
     }
-    double w = std::stod(f.metadata.at("ce_weight"));
+    double w = std::stod(f.metadata("ce_weight"));
     loss = ops::add(ops::neg(agree), ops::mul(ce, w / static_cast<double>(kPseudo.size())));
   }
   backward(loss);  // outside the guard: each op's backward follows its forward
@@ -106,8 +89,8 @@ StepResult run_step(bool bf16) {
 // The weights after one SGD step from `init` with gradient g (the step's
 // momentum buffer is g itself): p - lr (g + wd p).
 Tensor updated(const Tensor& init, const Tensor& g) {
-  const SafetensorsFile& f = bf16_golden();
-  const double lr = std::stod(f.metadata.at("lr")), wd = std::stod(f.metadata.at("weight_decay"));
+  const GoldenFile& f = bf16_golden();
+  const double lr = std::stod(f.metadata("lr")), wd = std::stod(f.metadata("weight_decay"));
   return ops::sub(init, ops::mul(ops::add(g, ops::mul(init, wd)), lr));
 }
 
@@ -124,11 +107,11 @@ double dist(const Tensor& a, const Tensor& b, const Tensor& init) {
 }  // namespace
 
 TEST(Bf16Golden, ResNetStepMatchesTorchAutocast) {
-  const SafetensorsFile& f = bf16_golden();
+  const GoldenFile& f = bf16_golden();
   StepResult bf = run_step(true), fp = run_step(false);
   const bool verbose = std::getenv("ADVCL_BF16_TEST_VERBOSE") != nullptr;
   // The loss, relative to itself.
-  const double want = G(f, "bf16.step1.loss").item(), torch32 = G(f, "fp32.step1.loss").item();
+  const double want = f.tensor("bf16.step1.loss").item(), torch32 = f.tensor("fp32.step1.loss").item();
   const double loss_err = std::fabs(bf.loss.item() - want) / std::fabs(want);
   if (verbose)
     std::fprintf(stderr, "loss: ours %.3e, torch fp32 %.3e, ours fp32 %.3e (relative to torch bf16)\n", loss_err,
@@ -137,10 +120,10 @@ TEST(Bf16Golden, ResNetStepMatchesTorchAutocast) {
   // The updated weights, relative to each tensor's scale.
   double worst = 0, worst_gap = 0;
   for (const auto& [name, g] : bf.grads) {
-    ASSERT_TRUE(f.tensors.count("bf16.step1.grad." + name)) << name << " has a gradient; PyTorch's has none";
-    const Tensor init = G(f, "init." + name);
-    const Tensor ours = updated(init, g), torch_bf16 = updated(init, G(f, "bf16.step1.grad." + name)),
-                 torch_fp32 = updated(init, G(f, "fp32.step1.grad." + name));
+    ASSERT_TRUE(f.has("bf16.step1.grad." + name)) << name << " has a gradient; PyTorch's has none";
+    const Tensor init = f.tensor("init." + name);
+    const Tensor ours = updated(init, g), torch_bf16 = updated(init, f.tensor("bf16.step1.grad." + name)),
+                 torch_fp32 = updated(init, f.tensor("fp32.step1.grad." + name));
     const double err = dist(ours, torch_bf16, init), gap = dist(torch_fp32, torch_bf16, init);
     if (verbose) std::fprintf(stderr, "%-45s ours %.2e  torch bf16-fp32 gap %.2e\n", name.c_str(), err, gap);
     EXPECT_LE(err, std::max(kGapFactor * gap, kWeightFloor)) << name << ": updated weights vs PyTorch autocast's (its own bf16-fp32 gap " << gap

@@ -27,7 +27,6 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/safetensors.h"
 #include "nn/checkpoint.h"
 #include "tests/nn/nn_test_util.h"
 #include "nn/resnet.h"
@@ -47,32 +46,12 @@ const std::string kFile = "tests/golden/nn_golden.safetensors";
 const int64_t kB = 4;
 const std::vector<int64_t> kPseudo = {2, 10, 50, 100, 500};
 
-const SafetensorsFile& golden() {
-  static const SafetensorsFile f = [] {
-    std::string path = testing_util::source_path(kFile);
-    if (!testing_util::readable(path)) fail(testing_util::missing_file_message(path));
-    return load_safetensors(path);
-  }();
-  return f;
-}
-
-Tensor G(const std::string& name) {
-  auto it = golden().tensors.find(name);
-  if (it == golden().tensors.end()) fail(kFile, ": no tensor '", name, "' (regenerate with make_nn_golden.py?)");
-  return it->second;
-}
-
-// The tensors under "<prefix>." with the prefix removed.
-std::map<std::string, Tensor> with_prefix(const std::string& prefix) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : golden().tensors)
-    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
-  return out;
-}
+const testing_util::GoldenFile& golden() { return testing_util::GoldenFile::load(kFile); }
+Tensor G(const std::string& name) { return golden().tensor(name); }
 
 ResNetOptions golden_options() {
   ResNetOptions o;
-  o.width = std::stoll(golden().metadata.at("width"));
+  o.width = std::stoll(golden().metadata("width"));
   return o;
 }
 
@@ -101,18 +80,18 @@ Tensor step_loss(ResNet18& model, const Tensor& x, DType dtype) {
     Tensor l = ops::cross_entropy(logits[k], G("labels." + std::to_string(kPseudo[k])));
     ce = ce.defined() ? ops::add(ce, l) : l;
   }
-  double ce_weight = std::stod(golden().metadata.at("ce_weight"));
+  double ce_weight = std::stod(golden().metadata("ce_weight"));
   return ops::add(ops::neg(agree), ops::mul(ce, ce_weight / static_cast<double>(kPseudo.size())));
 }
 
 void run_golden(DType dtype, Tolerance tol, double zero_floor) {
   ResNet18 model(golden_options());
   model.to(dtype);
-  load_state_dict(model, with_prefix("init."), {}, kFile + " init.*");
+  load_state_dict(model, golden().with_prefix("init."), {}, kFile + " init.*");
   SgdOptions so;
-  so.lr = std::stod(golden().metadata.at("lr"));
-  so.momentum = std::stod(golden().metadata.at("momentum"));
-  so.weight_decay = std::stod(golden().metadata.at("weight_decay"));
+  so.lr = std::stod(golden().metadata("lr"));
+  so.momentum = std::stod(golden().metadata("momentum"));
+  so.weight_decay = std::stod(golden().metadata("weight_decay"));
   Sgd sgd(model.named_parameters(), so);
   model.train();
   Tensor x = G("x");
@@ -123,7 +102,7 @@ void run_golden(DType dtype, Tolerance tol, double zero_floor) {
     EXPECT_TRUE(testing_util::close(s + ".loss", loss, G(s + ".loss"), tol));
     backward(loss);
     if (step == 1) {
-      std::map<std::string, Tensor> grads = with_prefix("step1.grad.");
+      std::map<std::string, Tensor> grads = golden().with_prefix("step1.grad.");
       for (const NamedTensor& p : model.named_parameters()) {
         auto it = grads.find(p.name);
         if (it == grads.end()) {
@@ -136,8 +115,8 @@ void run_golden(DType dtype, Tolerance tol, double zero_floor) {
     }
     sgd.step();
   }
-  std::map<std::string, Tensor> final_state = with_prefix("final.");
-  std::map<std::string, Tensor> momentum = with_prefix("final.momentum.");
+  std::map<std::string, Tensor> final_state = golden().with_prefix("final.");
+  std::map<std::string, Tensor> momentum = golden().with_prefix("final.momentum.");
   for (const NamedTensor& t : model.state_dict()) {
     bool integer = !is_floating(t.tensor.dtype());
     EXPECT_TRUE(testing_util::close("final " + t.name, t.tensor, final_state.at(t.name), integer ? Tolerance{0, 0} : tol));
