@@ -15,7 +15,7 @@ std::vector<Tensor> acl_attack_starts(const AclBatch& b, const AclStepOptions& o
   p.epsilon = opt.epsilon;
   RngKey key2 = key;
   key.purpose = static_cast<uint32_t>(RngPurpose::AttackStart);
-  key2.purpose = static_cast<uint32_t>(RngPurpose::AttackStart) + 1000;  // the second view's own stream
+  key2.purpose = static_cast<uint32_t>(RngPurpose::SecondAttackStart);  // the second view's own stream
   return {pgd_start(b.x1, p, key), pgd_start(b.x2, p, key2)};
 }
 
