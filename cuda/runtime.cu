@@ -271,6 +271,12 @@ std::string device_description(int device) {
   return buf;
 }
 
+int compute_capability(int device) {
+  cudaDeviceProp prop;
+  ADVCL_CUDA_CHECK("compute_capability", cudaGetDeviceProperties(&prop, device));
+  return 10 * prop.major + prop.minor;
+}
+
 StreamId current_stream() { return t_stream; }
 void set_current_stream(StreamId stream) { t_stream = stream; }
 

@@ -57,6 +57,8 @@ class DeviceScope {
 
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".
 std::string device_description(int device);
+// The device's compute capability as 10 * major + minor (90 for an H100).
+int compute_capability(int device);
 
 // The stream advcl's kernels, copies and allocations use on this thread;
 // the legacy default stream (0) unless set. As an opaque number (cudaStream_t).

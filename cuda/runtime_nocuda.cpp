@@ -21,6 +21,7 @@ int current_device() { no_cuda("current_device"); }
 DeviceScope::DeviceScope(const char*, int) { no_cuda("DeviceScope"); }
 DeviceScope::~DeviceScope() = default;
 std::string device_description(int) { no_cuda("device_description"); }
+int compute_capability(int) { no_cuda("compute_capability"); }
 StreamId current_stream() { return 0; }
 void set_current_stream(StreamId) {}
 void* device_alloc(size_t, int) { no_cuda("device_alloc"); }

@@ -96,12 +96,7 @@ void add_finetune_options(CLI::App& app, FinetuneOptions& o) {
   app.add_option("--test-limit", o.test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
   app.add_option("--eval-batch-size", o.eval_batch, "test batch size (under mpirun: split over the ranks)")
       ->capture_default_str();
-  app.add_option("--save-epoch", o.save_epoch, "keep epoch_N.safetensors every N epochs (0: never)");
-  app.add_option("--save-steps", o.save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
-  app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
-  app.add_flag("--detect-anomaly", o.detect_anomaly,
-               "check every op's result for inf/NaN and name the first op that made one (slow: for a diverged run)");
-  add_device_options(app, o.compute);
+  add_training_run_options(app, o.save_epoch, o.save_steps, o.no_resume, o.detect_anomaly, o.compute);
   app.add_flag("--no-sync-bn", o.no_sync_bn, "aff under mpirun: keep batch-norm statistics per rank (default: synchronised)");
 }
 

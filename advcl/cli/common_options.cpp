@@ -87,6 +87,16 @@ void add_device_options(CLI::App& app, DeviceOptions& o) {
       ->capture_default_str();
 }
 
+void add_training_run_options(CLI::App& app, int64_t& save_epoch, int64_t& save_steps, bool& no_resume,
+                              bool& detect_anomaly, DeviceOptions& compute) {
+  app.add_option("--save-epoch", save_epoch, "keep epoch_N.safetensors every N epochs (0: never)")->capture_default_str();
+  app.add_option("--save-steps", save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
+  app.add_flag("--no-resume", no_resume, "start afresh even if --out holds a checkpoint");
+  app.add_flag("--detect-anomaly", detect_anomaly,
+               "check every op's result for inf/NaN and name the first op that made one (slow: for a diverged run)");
+  add_device_options(app, compute);
+}
+
 std::string precision_for(const std::string& precision_option, const Device& device) {
   // The CPU's features are looked at only when bf16 is asked for on the CPU.
   if (precision_option != "bf16" || device.is_cuda())
@@ -119,22 +129,13 @@ std::string gpu_bf16_missing(int capability) {
          "; bf16 tensor cores need 8.0 (Ampere) or newer";
 }
 
-int gpu_compute_capability(int device) {
-  const std::string d = cuda::device_description(device);  // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)"
-  size_t at = d.rfind("(sm_");
-  if (at == std::string::npos) return -1;
-  int cc = 0, digits = 0;
-  for (size_t i = at + 4; i < d.size() && d[i] >= '0' && d[i] <= '9'; ++i, ++digits) cc = cc * 10 + (d[i] - '0');
-  return digits >= 2 ? cc : -1;
-}
-
 ComputeSetup resolve_compute(const DeviceOptions& o) {
   ComputeSetup c;
   c.precision = precision_for(o.precision, device_from_option(o.device));  // checked before a GPU is touched
   c.device = resolve_device(o.device);
   if (c.precision == "bf16" && c.device.is_cuda()) {  // the GPU is selected and checked now: ask it
-    const int capability = gpu_compute_capability(c.device.index);
-    const std::string missing = capability < 0 ? "" : gpu_bf16_missing(capability);
+    const int capability = cuda::compute_capability(c.device.index);
+    const std::string missing = gpu_bf16_missing(capability);
     if (!missing.empty())
       fail("--precision bf16: ", missing, " (--device ", c.device.str(), ": ",
            cuda::device_description(c.device.index), "). Use fp32");

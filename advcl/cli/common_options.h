@@ -50,6 +50,10 @@ struct DeviceOptions {
 };
 // Adds --device and --precision (every command that trains or evaluates).
 void add_device_options(CLI::App& app, DeviceOptions& o);
+// What every training command offers about its checkpoints and its run:
+// --save-epoch, --save-steps, --no-resume, --detect-anomaly, and the device options.
+void add_training_run_options(CLI::App& app, int64_t& save_epoch, int64_t& save_steps, bool& no_resume,
+                              bool& detect_anomaly, DeviceOptions& compute);
 // The precision a run uses: "auto" is tf32 on a GPU (TensorFloat-32 tensor
 // cores for convolutions and matmuls, PyTorch's default for cuDNN) and fp32
 // on a CPU; tf32 on a CPU is refused (the CPU has no TF32 arithmetic). bf16
@@ -67,9 +71,6 @@ std::string precision_for(const std::string& precision_option, const Device& dev
 // 8.0 (Ampere) on, the first GPUs whose tensor cores multiply bf16 (cuDNN's
 // bf16 convolutions and cuBLAS's bf16 GEMMs need them).
 std::string gpu_bf16_missing(int capability);
-// The compute capability of GPU `device` (major * 10 + minor), as
-// cuda::device_description states it; -1 where it does not.
-int gpu_compute_capability(int device);
 // What a command computes on: the device (resolve_device) and the precision,
 // applied to the GPU's settings (cuda::set_allow_tf32) and printed once. For
 // bf16, `autocast` turns autocast on for the calling thread (where the steps

@@ -22,16 +22,10 @@ void add_contrastive_options(CLI::App& app, ContrastiveOptions& o) {
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight_decay", o.weight_decay, "weight decay")->capture_default_str();
   app.add_option("--width", o.width, "ResNet-18 width (64 = the paper)")->capture_default_str();
-  app.add_option("--save-epoch", o.save_epoch, "keep epoch_N.safetensors every N epochs (0: never)")
-      ->capture_default_str();
-  app.add_option("--save-steps", o.save_steps, "also checkpoint every N steps inside an epoch (0: epoch ends only)");
+  add_training_run_options(app, o.save_epoch, o.save_steps, o.no_resume, o.detect_anomaly, o.compute);
   app.add_option("--stop-epoch", o.stop_epoch, "stop after this epoch (the schedule still spans --epoch); rerun to resume");
-  app.add_flag("--no-resume", o.no_resume, "start afresh even if --out holds a checkpoint");
   app.add_flag("--resume", o.resume,
                "continue from --out's checkpoint (the default when one exists; with --resume, none is an error)");
-  app.add_flag("--detect-anomaly", o.detect_anomaly,
-               "check every op's result for inf/NaN and name the first op that made one (slow: for a diverged run)");
-  add_device_options(app, o.compute);
   app.add_flag("--no-sync-bn", o.no_sync_bn, "under mpirun: keep batch-norm statistics per rank (default: synchronised)");
   app.add_option("--dist-check-every", o.check_every, "under mpirun: check every N steps that all ranks hold the same weights");
 }

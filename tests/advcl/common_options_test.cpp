@@ -123,6 +123,6 @@ TEST(PrecisionFor, Bf16OnAGpuNeedsComputeCapability80) {
   }
   // Where there is a GPU, its capability is read (every GPU CUDA 13 runs on is 7.5 or newer).
   if (cuda::device_count() > 0) {
-    EXPECT_GE(cli::gpu_compute_capability(0), 75);
+    EXPECT_GE(cuda::compute_capability(0), 75);
   }
 }

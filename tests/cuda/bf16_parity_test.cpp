@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "advcl/cli/common_options.h"
+#include "cuda/runtime.h"
 #include "cuda/settings.h"
 #include "engine/autocast.h"
 #include "engine/autograd.h"
@@ -62,8 +63,7 @@ constexpr double kSumTerm = 1.0 / (1 << 23);   // float32 sum error allowed per 
 #define REQUIRE_BF16_GPU()                                                           \
   do {                                                                               \
     REQUIRE_GPU();                                                                   \
-    const int cc = cli::gpu_compute_capability(0);                                   \
-    const std::string why = cc < 0 ? "" : cli::gpu_bf16_missing(cc);                 \
+    const std::string why = cli::gpu_bf16_missing(cuda::compute_capability(0));      \
     if (!why.empty()) GTEST_SKIP() << why;                                           \
   } while (0)
 
