@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/common.h"
+#include "cuda/base.h"
 
 namespace advcl::cuda {
 

@@ -5,7 +5,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include "engine/common.h"
+#include "cuda/base.h"
 
 namespace advcl::cuda {
 

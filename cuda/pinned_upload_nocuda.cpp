@@ -3,7 +3,7 @@
 #include "cuda/pinned_upload.h"
 
 #if !ADVCL_CUDA
-#include "engine/common.h"
+#include "cuda/base.h"
 
 namespace advcl::cuda {
 

@@ -4,7 +4,7 @@
 #include "cuda/runtime.h"
 
 #if !ADVCL_CUDA
-#include "engine/common.h"
+#include "cuda/base.h"
 
 namespace advcl::cuda {
 
