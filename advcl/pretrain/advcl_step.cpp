@@ -22,7 +22,6 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   if (with_ce && b.pseudo.empty()) fail("advcl_step: no pseudo-labels given");
   model.train();
   const int64_t B = b.x1.size(0);
-  auto gather = [&](const Tensor& p) { return ctx.gather(p); };
   const double ce_weight = opt.ce_weight * ctx.local_scale(B);
   AdvclStepResult r;
   // The clean views: x1, x2 and (unless ablated) the high-frequency view.
@@ -39,7 +38,7 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
     NoGradGuard no_grad;
     Tensor f = model.features(ops::cat(clean), nn::BnSets::repeat(kAdvclNormal, static_cast<int>(n_clean)));
     Tensor p = model.project(f, n_clean);
-    for (int64_t v = 0; v < n_clean; ++v) clean_proj[v] = gather(ops::slice(p, v * B, (v + 1) * B));
+    for (int64_t v = 0; v < n_clean; ++v) clean_proj[v] = ctx.gather(ops::slice(p, v * B, (v + 1) * B));
   }
   auto contrastive = [&](const Tensor& p_cl, const std::vector<Tensor>& others) {
     std::vector<Tensor> views{p_cl};
@@ -50,7 +49,7 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
     return pseudo_label_ce(model.pseudo_logits(model.features(x_ce, kAdvclPgdCe)), b.pseudo);
   };
   auto attack_loss = [&](const std::vector<Tensor>& adv) {
-    Tensor con = contrastive(gather(model.project(model.features(adv[0], kAdvclPgd), 1)), clean_proj);
+    Tensor con = contrastive(ctx.gather(model.project(model.features(adv[0], kAdvclPgd), 1)), clean_proj);
     if (!with_ce) return con;
     return ops::add(con, ops::mul(pseudo_ce(adv[1]), ce_weight));
   };
@@ -73,7 +72,7 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   Tensor f = model.features(ops::cat(train_views), nn::BnSets(sets));
   Tensor proj = model.project(f, n_clean + 1);
   std::vector<Tensor> views;
-  for (int64_t v = 0; v <= n_clean; ++v) views.push_back(gather(ops::slice(proj, v * B, (v + 1) * B)));
+  for (int64_t v = 0; v <= n_clean; ++v) views.push_back(ctx.gather(ops::slice(proj, v * B, (v + 1) * B)));
   Tensor con = supcon_loss(views, opt.temperature, opt.base_temperature);
   Tensor loss = con;
   Tensor ce;
@@ -85,7 +84,7 @@ AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& 
   sgd.step();
   r.loss = loss.detach();
   r.contrastive = con.detach();
-  r.ce = with_ce ? ce.detach() : Tensor::full({}, 0.0, con.dtype(), con.device());
+  if (with_ce) r.ce = ce.detach();
   if (ctx.distributed() && with_ce) {
     // SupCon already ran over the gathered batch; the CE is a mean over this
     // rank's images: log the whole batch's, and the loss made from it.

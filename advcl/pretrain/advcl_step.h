@@ -55,7 +55,7 @@ struct AdvclBatch {
 struct AdvclStepResult {
   // 0-D tensors on the model's device (reading them is the caller's choice:
   // the training loop reads them only on the steps it logs), over the global
-  // batch under data parallelism.
+  // batch under data parallelism. `ce` is undefined without the pseudo-label term.
   Tensor loss, contrastive, ce;
   Tensor x_cl, x_ce, x_hfc;  // the views the step trained on
 };

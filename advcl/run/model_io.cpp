@@ -17,11 +17,13 @@ std::map<std::string, std::string> model_metadata(const nn::ResNetOptions& o) {
           {"model.pseudo_classes", ks},                     {"model.proj_dim", std::to_string(o.proj_dim)}};
 }
 
-nn::ResNetOptions model_options_from(const std::string& checkpoint) {
-  SafetensorsFile f = load_safetensors(checkpoint);
+namespace {
+
+// The model options in `metadata`, the metadata of file `checkpoint` (named in errors).
+nn::ResNetOptions options_in(const std::string& checkpoint, const std::map<std::string, std::string>& metadata) {
   auto get = [&](const std::string& key) {
-    auto it = f.metadata.find(key);
-    if (it == f.metadata.end())
+    auto it = metadata.find(key);
+    if (it == metadata.end())
       fail(checkpoint, ": no '", key, "' in the metadata; was it written by `advcl pretrain` or `advcl simclr`?");
     return it->second;
   };
@@ -45,9 +47,15 @@ nn::ResNetOptions model_options_from(const std::string& checkpoint) {
   return o;
 }
 
+}  // namespace
+
+nn::ResNetOptions model_options_from(const std::string& checkpoint) {
+  return options_in(checkpoint, load_safetensors(checkpoint).metadata);
+}
+
 std::vector<std::string> bn_set_names_from(const std::string& checkpoint) {
-  const int sets = model_options_from(checkpoint).num_bn_sets;
   SafetensorsFile f = load_safetensors(checkpoint);
+  const int sets = options_in(checkpoint, f.metadata).num_bn_sets;
   std::vector<std::string> names;
   auto it = f.metadata.find("model.bn_set_names");
   if (it != f.metadata.end()) {
