@@ -9,6 +9,11 @@
 // (y, gx, gw) float32. The caller's buffers are float32 either way. Needs a
 // CPU with native bf16 to be fast (engine/cpu_features.h); oneDNN emulates it
 // otherwise.
+//
+// Activations (x, y and their gradients) are NCHW, or NHWC where
+// `channels_last` (engine/ops/layout.h): the primitives then read and write
+// NHWC themselves, so only the weights (and, in bf16, the element type) are
+// converted around a call.
 #pragma once
 #include "engine/kernels/conv.h"
 
@@ -16,11 +21,16 @@ namespace advcl::onednn {
 
 enum class Inputs { F32, Bf16 };
 
+struct ConvCall {
+  Inputs in = Inputs::F32;
+  bool channels_last = false;
+};
+
 void conv2d_forward(const kernels::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                    Inputs in = Inputs::F32);
+                    ConvCall call = {});
 void conv2d_backward_data(const kernels::ConvGeometry& g, const float* gy, const float* w, float* gx,
-                          Inputs in = Inputs::F32);
+                          ConvCall call = {});
 void conv2d_backward_weight(const kernels::ConvGeometry& g, const float* gy, const float* x, float* gw,
-                            Inputs in = Inputs::F32);
+                            ConvCall call = {});
 
 }  // namespace advcl::onednn

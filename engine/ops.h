@@ -5,6 +5,7 @@
 #include "engine/ops/conv2d.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/fft_highpass.h"
+#include "engine/ops/layout.h"
 #include "engine/ops/linear.h"
 #include "engine/ops/random.h"
 #include "engine/ops/reduce.h"

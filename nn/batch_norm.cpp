@@ -32,8 +32,11 @@ BnStatSet& BatchNorm::set(int i) {
   return *sets_[static_cast<size_t>(i)];
 }
 
-Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets) {
-  if ((x.dim() != 2 && x.dim() != 4) || x.size(1) != channels_)
+Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets, bool channels_last) {
+  if (channels_last && (x.dim() != 4 || x.size(3) != channels_))
+    fail("BatchNorm(", channels_, " channels): expected a channels-last input [N, H, W, ", channels_, "], got ",
+         shape_str(x.shape()));
+  if (!channels_last && ((x.dim() != 2 && x.dim() != 4) || x.size(1) != channels_))
     fail("BatchNorm(", channels_, " channels): expected input [N, ", channels_, "] or [N, ", channels_,
          ", H, W], got ", shape_str(x.shape()));
   int64_t V = sets.views(), N = x.size(0);
@@ -64,7 +67,7 @@ Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets) {
   }
   v.group_rows = ghost ? G : 0;
   const BatchNormSync* sync = training ? options_.sync.get() : nullptr;
-  Tensor y = ops::batch_norm_views(x, v, ops::BatchNormOptions{training, options_.momentum, options_.eps},
+  Tensor y = ops::batch_norm_views(x, v, ops::BatchNormOptions{training, options_.momentum, options_.eps, channels_last},
                                    sync ? sync->all_reduce_stats : ops::ReduceStats(),
                                    sync ? sync->all_reduce_backward_sums : nullptr);
   // One running-statistics update per view, as one torch BN call makes.

@@ -79,7 +79,8 @@ class BnStatSet : public Module {
 class BatchNorm : public Module {
  public:
   BatchNorm(int64_t channels, BatchNormOptions options = {});
-  Tensor forward(const Tensor& x, const BnSets& sets);
+  // channels_last: x is [N, H, W, C] (engine/ops/layout.h).
+  Tensor forward(const Tensor& x, const BnSets& sets, bool channels_last = false);
   BnStatSet& set(int i);
   int num_sets() const { return static_cast<int>(sets_.size()); }
   int64_t channels() const { return channels_; }

@@ -16,8 +16,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride
                               {InitKind::KaimingNormalFanOut, out_channels * kernel * kernel});
 }
 
-Tensor Conv2d::forward(const Tensor& x) const {
-  return ops::conv2d(x, weight, Tensor(), ops::Conv2dOptions{stride_, padding_});
+Tensor Conv2d::forward(const Tensor& x, bool channels_last) const {
+  return ops::conv2d(x, weight, Tensor(), ops::Conv2dOptions{stride_, padding_, channels_last});
 }
 
 Linear::Linear(int64_t in_features, int64_t out_features) {
@@ -37,6 +37,6 @@ LinearClassifier::LinearClassifier(int64_t feature_dim, int64_t num_classes, uin
 }
 
 Tensor relu(const Tensor& x) { return ops::relu(x); }
-Tensor global_avg_pool(const Tensor& x) { return ops::global_avg_pool(x); }
+Tensor global_avg_pool(const Tensor& x, bool channels_last) { return ops::global_avg_pool(x, channels_last); }
 
 }  // namespace advcl::nn

@@ -13,7 +13,8 @@ namespace advcl::nn {
 class Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride, int padding);
-  Tensor forward(const Tensor& x) const;
+  // channels_last: x and the result are [N, H, W, C] (engine/ops/layout.h).
+  Tensor forward(const Tensor& x, bool channels_last = false) const;
   Tensor weight;
 
  private:
@@ -42,6 +43,6 @@ class LinearClassifier : public Module {
 
 Tensor relu(const Tensor& x);
 // [N, C, H, W] -> [N, C]
-Tensor global_avg_pool(const Tensor& x);
+Tensor global_avg_pool(const Tensor& x, bool channels_last = false);
 
 }  // namespace advcl::nn

@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "engine/ops/conv2d.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/layout.h"
 #include "engine/ops/reduce.h"
 
 namespace advcl::nn {
@@ -24,7 +26,9 @@ Downsample::Downsample(int64_t in, int64_t out, int stride, const BatchNormOptio
   register_module("bn", bn);
 }
 
-Tensor Downsample::forward(const Tensor& x, const BnSets& sets) { return bn.forward(conv.forward(x), sets); }
+Tensor Downsample::forward(const Tensor& x, const BnSets& sets, bool channels_last) {
+  return bn.forward(conv.forward(x, channels_last), sets, channels_last);
+}
 
 BasicBlock::BasicBlock(int64_t in, int64_t out, int stride, const BatchNormOptions& bn_opt)
     : conv1(in, out, 3, stride, 1), bn1(out, bn_opt), conv2(out, out, 3, 1, 1), bn2(out, bn_opt) {
@@ -38,10 +42,10 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int stride, const BatchNormOptio
   }
 }
 
-Tensor BasicBlock::forward(const Tensor& x, const BnSets& sets) {
-  Tensor out = relu(bn1.forward(conv1.forward(x), sets));
-  out = bn2.forward(conv2.forward(out), sets);
-  Tensor identity = downsample ? downsample->forward(x, sets) : x;
+Tensor BasicBlock::forward(const Tensor& x, const BnSets& sets, bool channels_last) {
+  Tensor out = relu(bn1.forward(conv1.forward(x, channels_last), sets, channels_last));
+  out = bn2.forward(conv2.forward(out, channels_last), sets, channels_last);
+  Tensor identity = downsample ? downsample->forward(x, sets, channels_last) : x;
   return relu(ops::add(out, identity));
 }
 
@@ -103,9 +107,20 @@ ResNet18::ResNet18(const ResNetOptions& options)
 Tensor ResNet18::features(const Tensor& x, const BnSets& sets) {
   if (x.dim() != 4 || x.size(1) != options_.in_channels)
     fail("ResNet18: expected images [N, ", options_.in_channels, ", H, W], got ", shape_str(x.shape()));
-  Tensor h = relu(bn1.forward(conv1.forward(x), sets));
-  for (auto& block : blocks) h = block->forward(h, sets);
-  return global_avg_pool(h);
+  const bool cl = channels_last_for(x);
+  Tensor h = cl ? ops::to_channels_last(x) : x;
+  h = relu(bn1.forward(conv1.forward(h, cl), sets, cl));
+  for (auto& block : blocks) h = block->forward(h, sets, cl);
+  return global_avg_pool(h, cl);
+}
+
+bool ResNet18::channels_last_for(const Tensor& x) const {
+  switch (options_.layout) {
+    case ActivationLayout::ChannelsFirst: return false;
+    case ActivationLayout::ChannelsLast: return true;
+    case ActivationLayout::Auto: break;
+  }
+  return ops::conv2d_runs_on_onednn(x);
 }
 
 Tensor ResNet18::project(const Tensor& features, int64_t views) {

@@ -26,6 +26,13 @@
 
 namespace advcl::nn {
 
+// Where a network keeps its activations between layers (engine/ops/layout.h).
+// Auto: channels-last where the convolutions run on oneDNN (float32 on the
+// CPU: no reorder into the library's layout and back at every layer),
+// channels-first elsewhere (float64, the GPU). The result is the same either
+// way up to float rounding; the state dict does not change.
+enum class ActivationLayout { Auto, ChannelsFirst, ChannelsLast };
+
 struct ResNetOptions {
   int64_t width = 64;       // channels of the stem and layer1
   int64_t in_channels = 3;  // 3 (CIFAR, STL) or 1 (MNIST-like)
@@ -36,6 +43,7 @@ struct ResNetOptions {
   int64_t bn_group_size = 0;  // ghost statistics, see nn/batch_norm.h (0: whole view)
   std::shared_ptr<const BatchNormSync> bn_sync;
   uint64_t seed = 0;  // initialisation
+  ActivationLayout layout = ActivationLayout::Auto;  // not part of the state dict (nor of to_json)
   // The options that shape the state dict, as a JSON object (for checkpoint metadata).
   std::string to_json() const;
 };
@@ -44,7 +52,7 @@ struct ResNetOptions {
 class Downsample : public Module {
  public:
   Downsample(int64_t in, int64_t out, int stride, const BatchNormOptions& bn);
-  Tensor forward(const Tensor& x, const BnSets& sets);
+  Tensor forward(const Tensor& x, const BnSets& sets, bool channels_last);
   Conv2d conv;
   BatchNorm bn;
 };
@@ -52,7 +60,7 @@ class Downsample : public Module {
 class BasicBlock : public Module {
  public:
   BasicBlock(int64_t in, int64_t out, int stride, const BatchNormOptions& bn);
-  Tensor forward(const Tensor& x, const BnSets& sets);
+  Tensor forward(const Tensor& x, const BnSets& sets, bool channels_last);
   Conv2d conv1;
   BatchNorm bn1;
   Conv2d conv2;
@@ -76,8 +84,11 @@ class ResNet18 : public Module {
   explicit ResNet18(const ResNetOptions& options = {});
 
   // The pooled feature [V*B, 8w] of V views stacked along the batch; view v
-  // goes through every backbone BN with set sets.per_view[v].
+  // goes through every backbone BN with set sets.per_view[v]. x is NCHW
+  // images; inside, the activations take options.layout.
   Tensor features(const Tensor& x, const BnSets& sets);
+  // Whether features(x) keeps its activations channels-last.
+  bool channels_last_for(const Tensor& x) const;
   // head_proj of the features, L2-normalised: [V*B, proj_dim].
   Tensor project(const Tensor& features, int64_t views);
   // The logits of each pseudo-label classifier, in options.pseudo_classes order.

@@ -1,5 +1,7 @@
 // Math of batch normalisation over x viewed as [N, C, S] (S = H*W, or 1 for
-// [N, C] inputs), shared by the CPU loops and the CUDA kernels.
+// [N, C] inputs), or as [N, S, C] for channels-last activations
+// ([N, H, W, C], engine/ops/layout.h), shared by the CPU loops and the CUDA
+// kernels. BNLayout::index is the one place the two layouts differ.
 //
 // The N rows hold V equal views of B rows; each view may be split further
 // into statistics groups of G rows (ghost statistics; the last group may be
@@ -39,6 +41,19 @@ struct BNLayout {
   int64_t N, C, S;
   int64_t B;  // rows per view
   int64_t G;  // rows per statistics group inside a view (B: the view is one group)
+  bool channels_last = false;  // [N, S, C] in memory instead of [N, C, S]
+
+  // Where value (row r, channel c, position s) lives, and the distance
+  // between consecutive positions of one channel.
+  ADVCL_HD int64_t index(int64_t r, int64_t c, int64_t s) const {
+    return channels_last ? (r * S + s) * C + c : (r * C + c) * S + s;
+  }
+  ADVCL_HD int64_t position_stride() const { return channels_last ? C : 1; }
+  // The (unit, channel) entry of element i.
+  ADVCL_HD int64_t unit_channel(int64_t i) const {
+    int64_t c = channels_last ? i % C : (i / S) % C;
+    return unit_of_row(i / (C * S)) * C + c;
+  }
 
   ADVCL_HD int64_t views() const { return N / B; }
   ADVCL_HD int64_t groups() const { return (B + G - 1) / G; }
@@ -74,7 +89,7 @@ struct BNLayout {
 // The value the shifted sums of (unit u, channel c) are taken around.
 template <class T>
 ADVCL_HD T bn_shift(const T* x, const BNLayout& L, int64_t u, int64_t c) {
-  return x[(L.first_row(u) * L.C + c) * L.S];
+  return x[L.index(L.first_row(u), c, 0)];
 }
 
 // One value into a chunk's shifted sums.
@@ -102,12 +117,13 @@ ADVCL_HD void bn_chunk_sums(const T* x, const BNLayout& L, int64_t u, int64_t c,
   int64_t r0, r1;
   L.chunk_range(u, k, r0, r1);
   Acc s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+  const int64_t step = L.position_stride();
   for (int64_t r = r0; r < r1; ++r) {
-    const T* p = x + (r * L.C + c) * L.S;
+    const T* p = x + L.index(r, c, 0);
     int64_t j = 0;
     for (; j + 4 <= L.S; j += 4)
-      for (int l = 0; l < 4; ++l) bn_accumulate(p[j + l], shift, s[l], q[l]);
-    for (; j < L.S; ++j) bn_accumulate(p[j], shift, s[0], q[0]);
+      for (int l = 0; l < 4; ++l) bn_accumulate(p[(j + l) * step], shift, s[l], q[l]);
+    for (; j < L.S; ++j) bn_accumulate(p[j * step], shift, s[0], q[0]);
   }
   s_out = static_cast<double>((s[0] + s[1]) + (s[2] + s[3]));
   q_out = static_cast<double>((q[0] + q[1]) + (q[2] + q[3]));
@@ -120,13 +136,14 @@ ADVCL_HD void bn_chunk_backward_sums(const T* g, const T* x, const BNLayout& L, 
   int64_t r0, r1;
   L.chunk_range(u, k, r0, r1);
   Acc a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+  const int64_t step = L.position_stride();
   for (int64_t r = r0; r < r1; ++r) {
-    int64_t at = (r * L.C + c) * L.S;
+    int64_t at = L.index(r, c, 0);
     const T *gp = g + at, *xp = x + at;
     int64_t j = 0;
     for (; j + 4 <= L.S; j += 4)
-      for (int l = 0; l < 4; ++l) bn_accumulate_backward(gp[j + l], xp[j + l], mean, a[l], b[l]);
-    for (; j < L.S; ++j) bn_accumulate_backward(gp[j], xp[j], mean, a[0], b[0]);
+      for (int l = 0; l < 4; ++l) bn_accumulate_backward(gp[(j + l) * step], xp[(j + l) * step], mean, a[l], b[l]);
+    for (; j < L.S; ++j) bn_accumulate_backward(gp[j * step], xp[j * step], mean, a[0], b[0]);
   }
   a_out = static_cast<double>((a[0] + a[1]) + (a[2] + a[3]));
   b_out = static_cast<double>((b[0] + b[1]) + (b[2] + b[3]));
@@ -220,19 +237,42 @@ ADVCL_HD void bn_finish_channel(const BNLayout& L, int64_t c, const BnViewParams
   }
 }
 
-// y = (x - mean) * invstd * w + b, for one element.
+// The forward of one (unit, channel) as an affine map of x:
+//   y = (x - mean) * invstd * w + b = x * scale + shift,
+// scale = invstd * w, shift = b - mean * scale: worked out once per
+// (unit, channel), so the per-element pass is one multiply-add.
+struct BnAffine {
+  double scale, shift;
+};
+ADVCL_HD BnAffine bn_forward_affine(double mean, double invstd, double w, double b) {
+  double scale = invstd * w;
+  return {scale, b - mean * scale};
+}
 template <class T>
-ADVCL_HD T bn_normalize(T x, double mean, double invstd, double w, double b) {
-  return static_cast<T>((static_cast<double>(x) - mean) * invstd * w + b);
+ADVCL_HD T bn_apply(T x, const BnAffine& a) {
+  return static_cast<T>(static_cast<double>(x) * a.scale + a.shift);
 }
 
-// Training-mode input gradient of one element, with xhat = (x - mean) * invstd:
+// The input gradient of one (unit, channel) as an affine map of (g, x).
+// Training, with xhat = (x - mean) * invstd:
 //   dx = w * invstd * (g - sum_g / count - xhat * sum_gx * invstd / count)
+//      = a g + b x + c,  a = w invstd,  b = -a invstd^2 sum_gx / count,
+//                        c = -a sum_g / count - b mean;
+// eval (fixed statistics): dx = a g. Worked out once per (unit, channel):
+// the per-element pass has no division left.
+struct BnGradAffine {
+  double a, b, c;
+};
+ADVCL_HD BnGradAffine bn_backward_affine(double mean, double invstd, double w, double sum_g, double sum_gx,
+                                         double count, bool training) {
+  double a = w * invstd;
+  if (!training) return {a, 0, 0};
+  double b = -a * invstd * invstd * sum_gx / count;
+  return {a, b, -a * sum_g / count - b * mean};
+}
 template <class T>
-ADVCL_HD T bn_backward_elem(T g, T x, double mean, double invstd, double w, double sum_g, double sum_gx,
-                            double count) {
-  double xhat = (static_cast<double>(x) - mean) * invstd;
-  return static_cast<T>(w * invstd * (static_cast<double>(g) - sum_g / count - xhat * sum_gx * invstd / count));
+ADVCL_HD T bn_apply_grad(T g, T x, const BnGradAffine& k) {
+  return static_cast<T>(k.a * static_cast<double>(g) + k.b * static_cast<double>(x) + k.c);
 }
 
 // The parameter set of each view (an index into the call's distinct sets).

@@ -1,6 +1,7 @@
 #include "engine/ops/batch_norm.h"
 
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/counters.h"
@@ -21,7 +22,7 @@ void check_input(const Tensor& x) {
 
 // The layout of x in `views` equal views, statistics groups of `group_rows`
 // rows (0: the whole view).
-BNLayout make_layout(const Tensor& x, int64_t views, int64_t group_rows) {
+BNLayout make_layout(const Tensor& x, int64_t views, int64_t group_rows, bool channels_last) {
   check_input(x);
   int64_t N = x.size(0);
   if (views < 1 || views > kernels::kBnMaxViews)
@@ -31,14 +32,15 @@ BNLayout make_layout(const Tensor& x, int64_t views, int64_t group_rows) {
   int64_t B = N / views;
   if (group_rows < 0) fail("batch_norm: group_rows must be >= 0, got ", group_rows);
   int64_t G = group_rows == 0 || group_rows > B ? B : group_rows;
+  if (x.dim() == 4 && channels_last) return {N, x.size(3), x.size(1) * x.size(2), B, G, true};
   return {N, x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1, B, G};
 }
 
-void check_param(const Tensor& x, const Tensor& p, const char* what, size_t set) {
+void check_param(const Tensor& x, int64_t channels, const Tensor& p, const char* what, size_t set) {
   if (!p.defined()) return;
-  if (p.shape() != Shape{x.size(1)})
+  if (p.shape() != Shape{channels})
     fail("batch_norm: ", what, " of parameter set ", set, " has shape ", shape_str(p.shape()), ", expected [",
-         x.size(1), "] for input ", shape_str(x.shape()));
+         channels, "] for input ", shape_str(x.shape()));
   check_same_device("batch_norm", p, x, what);
   if (!is_floating(p.dtype())) fail("batch_norm: ", what, " of parameter set ", set, " is not a floating tensor");
 }
@@ -96,14 +98,33 @@ ChannelStats unit_stats(const Tensor& x, const BNLayout& L) {
     const T* xp = x.data<T>();
     double *ps = part_s.data<double>(), *pq = part_q.data<double>();
     double *sp = st.sum.data<double>(), *qp = st.sum_sq.data<double>();
-    if (on_cuda("batch_norm", dev)) {
+    const bool cuda = on_cuda("batch_norm", dev);
+    if (cuda) {
       ADVCL_CUDA_ONLY(cuda_ops::bn_stats(xp, L, ps, pq, sp, qp));
+    } else if (L.channels_last) {
+      // One task per (unit, chunk) walks its rows once, all channels side
+      // by side (they are contiguous): the channel-at-a-time loop below
+      // would stride through memory C values apart.
+      parallel_for(L.units() * K, [&](int64_t i) {
+        int64_t u = i / K, k = i % K, r0, r1;
+        L.chunk_range(u, k, r0, r1);
+        std::vector<double> shift(static_cast<size_t>(L.C)), s(shift.size()), q(shift.size());
+        for (int64_t c = 0; c < L.C; ++c) shift[c] = static_cast<double>(kernels::bn_shift(xp, L, u, c));
+        for (const T* p = xp + L.index(r0, 0, 0); p < xp + L.index(r1, 0, 0); p += L.C)
+          for (int64_t c = 0; c < L.C; ++c) kernels::bn_accumulate<double>(p[c], shift[c], s[c], q[c]);
+        for (int64_t c = 0; c < L.C; ++c) {
+          ps[(u * L.C + c) * K + k] = s[c];
+          pq[(u * L.C + c) * K + k] = q[c];
+        }
+      }, 1);
     } else {
       parallel_for(UC * K, [&](int64_t i) {
         int64_t uc = i / K, u = uc / L.C, c = uc % L.C;
         kernels::bn_chunk_sums<double>(xp, L, u, c, i % K, static_cast<double>(kernels::bn_shift(xp, L, u, c)),
                                        ps[i], pq[i]);
       }, 2);
+    }
+    if (!cuda) {
       for (int64_t uc = 0; uc < UC; ++uc) {
         int64_t u = uc / L.C, c = uc % L.C;
         kernels::bn_combine_stats(ps + uc * K, pq + uc * K, K, static_cast<double>(kernels::bn_shift(xp, L, u, c)),
@@ -145,10 +166,26 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
           cuda_ops::bn_backward_sums(gp, xp, L, mean, part_g.data<double>(), part_gx.data<double>(), sg, sgx));
     } else {
       std::vector<double> pg(static_cast<size_t>(UC * K)), pgx(pg.size());
-      parallel_for(UC * K, [&](int64_t i) {
-        int64_t uc = i / K;
-        kernels::bn_chunk_backward_sums<double>(gp, xp, L, uc / C, uc % C, i % K, mean[uc], pg[i], pgx[i]);
-      }, 2);
+      if (L.channels_last) {
+        // As unit_stats: one task per (unit, chunk), all channels side by side.
+        parallel_for(L.units() * K, [&](int64_t i) {
+          int64_t u = i / K, k = i % K, r0, r1;
+          L.chunk_range(u, k, r0, r1);
+          std::vector<double> a(static_cast<size_t>(C)), b(a.size());
+          const double* m = mean + u * C;
+          for (int64_t at = L.index(r0, 0, 0); at < L.index(r1, 0, 0); at += C)
+            for (int64_t c = 0; c < C; ++c) kernels::bn_accumulate_backward<double>(gp[at + c], xp[at + c], m[c], a[c], b[c]);
+          for (int64_t c = 0; c < C; ++c) {
+            pg[(u * C + c) * K + k] = a[c];
+            pgx[(u * C + c) * K + k] = b[c];
+          }
+        }, 1);
+      } else {
+        parallel_for(UC * K, [&](int64_t i) {
+          int64_t uc = i / K;
+          kernels::bn_chunk_backward_sums<double>(gp, xp, L, uc / C, uc % C, i % K, mean[uc], pg[i], pgx[i]);
+        }, 2);
+      }
       for (int64_t uc = 0; uc < UC; ++uc) {
         sg[uc] = kernels::bn_combine(pg.data() + uc * K, K);
         sgx[uc] = kernels::bn_combine(pgx.data() + uc * K, K);
@@ -178,17 +215,25 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
         ADVCL_CUDA_ONLY(
             cuda_ops::bn_backward_elem(gp, xp, L, mean, invstd, w, sg, sgx, s.training, s.full_count, out));
       } else {
-        // One (image, channel) plane per task: the unit and channel are fixed inside it.
-        parallel_for(L.N * C, [&](int64_t plane) {
-          int64_t u = L.unit_of_row(plane / C), at = u * C + plane % C;
-          double count = L.count(u, s.full_count);
-          const T *g_p = gp + plane * L.S, *x_p = xp + plane * L.S;
-          T* o = out + plane * L.S;
-          for (int64_t k = 0; k < L.S; ++k)
-            o[k] = s.training ? kernels::bn_backward_elem(g_p[k], x_p[k], mean[at], invstd[at], w[at], sg[at],
-                                                          sgx[at], count)
-                              : static_cast<T>(static_cast<double>(g_p[k]) * w[at] * invstd[at]);
-        }, 16);
+        // The affine map of each (unit, channel), then one multiply-add
+        // per element: a task takes one (image, channel) plane, or in
+        // channels-last one position's C contiguous values; either way a run
+        // of values whose (unit, channel) entries are known at its start.
+        std::vector<kernels::BnGradAffine> k(static_cast<size_t>(UC));
+        for (int64_t at = 0; at < UC; ++at)
+          k[at] = kernels::bn_backward_affine(mean[at], invstd[at], w[at], sg[at], sgx[at],
+                                              L.count(at / C, s.full_count), s.training);
+        const int64_t runs = L.N * (L.channels_last ? L.S : C), run = L.channels_last ? C : L.S;
+        parallel_for(runs, [&](int64_t j) {
+          const int64_t first = j * run, at0 = L.unit_channel(first);
+          if (L.channels_last) {
+            const kernels::BnGradAffine* kc = k.data() + at0;
+            for (int64_t c = 0; c < run; ++c) out[first + c] = kernels::bn_apply_grad(gp[first + c], xp[first + c], kc[c]);
+          } else {
+            const kernels::BnGradAffine kc = k[at0];
+            for (int64_t i = first; i < first + run; ++i) out[i] = kernels::bn_apply_grad(gp[i], xp[i], kc);
+          }
+        }, L.channels_last ? 64 : 16);
       }
     });
     r[0] = gx;
@@ -225,10 +270,10 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
   if (static_cast<int64_t>(v.view_set.size()) != L.views())
     fail("batch_norm: ", v.view_set.size(), " view sets for ", L.views(), " views");
   for (size_t k = 0; k < v.sets.size(); ++k) {
-    check_param(x, v.sets[k].weight, "weight", k);
-    check_param(x, v.sets[k].bias, "bias", k);
-    check_param(x, v.sets[k].running_mean, "running_mean", k);
-    check_param(x, v.sets[k].running_var, "running_var", k);
+    check_param(x, L.C, v.sets[k].weight, "weight", k);
+    check_param(x, L.C, v.sets[k].bias, "bias", k);
+    check_param(x, L.C, v.sets[k].running_mean, "running_mean", k);
+    check_param(x, L.C, v.sets[k].running_var, "running_var", k);
   }
   for (int s : v.view_set)
     if (s < 0 || static_cast<size_t>(s) >= v.sets.size())
@@ -287,12 +332,20 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
     if (on_cuda("batch_norm", dev)) {
       ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, L, mean, invstd, wp, bp, yp));
     } else {
-      parallel_for(L.N * L.C, [&](int64_t plane) {
-        int64_t at = L.unit_of_row(plane / L.C) * L.C + plane % L.C;
-        const T* x_p = xp + plane * L.S;
-        T* y_p = yp + plane * L.S;
-        for (int64_t k = 0; k < L.S; ++k) y_p[k] = kernels::bn_normalize(x_p[k], mean[at], invstd[at], wp[at], bp[at]);
-      }, 16);
+      // The affine map of each (unit, channel), then runs of values as in backward().
+      std::vector<kernels::BnAffine> k(static_cast<size_t>(UC));
+      for (int64_t at = 0; at < UC; ++at) k[at] = kernels::bn_forward_affine(mean[at], invstd[at], wp[at], bp[at]);
+      const int64_t runs = L.N * (L.channels_last ? L.S : L.C), run = L.channels_last ? L.C : L.S;
+      parallel_for(runs, [&](int64_t j) {
+        const int64_t first = j * run, at0 = L.unit_channel(first);
+        if (L.channels_last) {
+          const kernels::BnAffine* kc = k.data() + at0;
+          for (int64_t c = 0; c < run; ++c) yp[first + c] = kernels::bn_apply(xp[first + c], kc[c]);
+        } else {
+          const kernels::BnAffine kc = k[at0];
+          for (int64_t i = first; i < first + run; ++i) yp[i] = kernels::bn_apply(xp[i], kc);
+        }
+      }, L.channels_last ? 64 : 16);
     }
   });
   std::vector<Tensor> inputs{x};
@@ -325,26 +378,29 @@ BatchNormViews one_view(const Tensor& w, const Tensor& b, const Tensor& running_
 
 }  // namespace
 
-ChannelStats batch_norm_stats(const Tensor& x) { return unit_stats(x, make_layout(x, 1, 0)); }
+ChannelStats batch_norm_stats(const Tensor& x, bool channels_last) {
+  return unit_stats(x, make_layout(x, 1, 0, channels_last));
+}
 
 Tensor batch_norm_with_stats(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                              const Tensor& running_var, const ChannelStats& stats, BatchNormOptions opt,
                              ReduceSums reduce_backward_sums) {
   opt.training = true;
-  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0), &stats, {},
+  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0, opt.channels_last), &stats, {},
              reduce_backward_sums);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                   const Tensor& running_var, BatchNormOptions opt) {
   if (empty_eval(x, opt)) return Tensor::empty(x.shape(), x.dtype(), x.device());
-  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0), nullptr, {}, nullptr);
+  return run(x, one_view(w, b, running_mean, running_var), opt, make_layout(x, 1, 0, opt.channels_last), nullptr, {},
+             nullptr);
 }
 
 Tensor batch_norm_views(const Tensor& x, const BatchNormViews& views, BatchNormOptions opt,
                         const ReduceStats& reduce_stats, ReduceSums reduce_backward_sums) {
   if (empty_eval(x, opt)) return Tensor::empty(x.shape(), x.dtype(), x.device());
-  BNLayout L = make_layout(x, static_cast<int64_t>(views.view_set.size()), views.group_rows);
+  BNLayout L = make_layout(x, static_cast<int64_t>(views.view_set.size()), views.group_rows, opt.channels_last);
   return run(x, views, opt, L, nullptr, reduce_stats, reduce_backward_sums);
 }
 

@@ -26,7 +26,7 @@ __global__ void chunk_sums_kernel(const T* x, BNLayout L, double* part_s, double
     T s = 0, q = 0;
     const int64_t n = (r1 - r0) * L.S;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
-      kernels::bn_accumulate<T>(x[((r0 + j / L.S) * L.C + c) * L.S + j % L.S], shift, s, q);
+      kernels::bn_accumulate<T>(x[L.index(r0 + j / L.S, c, j % L.S)], shift, s, q);
     const double ds = cuda::block_sum(static_cast<double>(s)), dq = cuda::block_sum(static_cast<double>(q));
     if (threadIdx.x == 0) {
       part_s[i] = ds;
@@ -47,7 +47,7 @@ __global__ void chunk_backward_sums_kernel(const T* g, const T* x, BNLayout L, c
     T a = 0, b = 0;
     const int64_t n = (r1 - r0) * L.S;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const int64_t at = ((r0 + j / L.S) * L.C + c) * L.S + j % L.S;
+      const int64_t at = L.index(r0 + j / L.S, c, j % L.S);
       kernels::bn_accumulate_backward<T>(g[at], x[at], m, a, b);
     }
     const double da = cuda::block_sum(static_cast<double>(a)), db = cuda::block_sum(static_cast<double>(b));
@@ -95,12 +95,6 @@ struct Finish {
   }
 };
 
-// The (unit, channel) entry of element i of x.
-__device__ inline int64_t unit_channel(const BNLayout& L, int64_t i) {
-  const int64_t plane = i / L.S;
-  return L.unit_of_row(plane / L.C) * L.C + plane % L.C;
-}
-
 template <class T>
 struct Normalize {
   const T* x;
@@ -108,8 +102,8 @@ struct Normalize {
   const double *mean, *invstd, *w, *b;
   T* y;
   __device__ void operator()(int64_t i) const {
-    const int64_t at = unit_channel(L, i);
-    y[i] = kernels::bn_normalize(x[i], mean[at], invstd[at], w[at], b[at]);
+    const int64_t at = L.unit_channel(i);
+    y[i] = kernels::bn_apply(x[i], kernels::bn_forward_affine(mean[at], invstd[at], w[at], b[at]));
   }
 };
 
@@ -122,10 +116,10 @@ struct BackwardElem {
   double full_count;  // a full unit's count: global when synchronised across ranks
   T* gx;
   __device__ void operator()(int64_t i) const {
-    const int64_t at = unit_channel(L, i);
-    gx[i] = training ? kernels::bn_backward_elem(g[i], x[i], mean[at], invstd[at], w[at], sum_g[at], sum_gx[at],
-                                                 L.count(at / L.C, full_count))
-                     : static_cast<T>(static_cast<double>(g[i]) * w[at] * invstd[at]);
+    const int64_t at = L.unit_channel(i);
+    gx[i] = kernels::bn_apply_grad(g[i], x[i],
+                                   kernels::bn_backward_affine(mean[at], invstd[at], w[at], sum_g[at], sum_gx[at],
+                                                               L.count(at / L.C, full_count), training));
   }
 };
 

@@ -1,4 +1,6 @@
-// Batch normalisation over [N, C] or [N, C, H, W] inputs, per channel C.
+// Batch normalisation over [N, C] or [N, C, H, W] inputs, per channel C, or
+// over channels-last [N, H, W, C] inputs (BatchNormOptions::channels_last,
+// engine/ops/layout.h).
 //
 // Training: normalise with the batch's mean and biased variance; update the
 // running statistics in place with momentum m:
@@ -24,6 +26,7 @@ struct BatchNormOptions {
   bool training = true;
   double momentum = 0.1;
   double eps = 1e-5;
+  bool channels_last = false;  // a 4-D input is [N, H, W, C]
 };
 
 // weight, bias: [C] (may be undefined: then 1 and 0). running_mean/var: [C]
@@ -39,7 +42,7 @@ struct ChannelStats {
   Tensor sum, sum_sq;
   int64_t count = 0;
 };
-ChannelStats batch_norm_stats(const Tensor& x);
+ChannelStats batch_norm_stats(const Tensor& x, bool channels_last = false);
 
 // The backward's per-(unit, channel) sums, float64 on the input's device,
 // replaced in place by a synchronised mode's all-reduce.

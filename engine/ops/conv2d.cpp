@@ -8,9 +8,10 @@
 #include "engine/autograd.h"
 #include "engine/counters.h"
 #include "engine/dispatch.h"
-#include "engine/ops/conv2d_cuda.h"
-#include "engine/onednn_conv.h"
 #include "engine/blas.h"
+#include "engine/onednn_conv.h"
+#include "engine/ops/conv2d_cuda.h"
+#include "engine/ops/layout.h"
 #include "engine/parallel.h"
 
 namespace advcl::ops {
@@ -19,7 +20,13 @@ using kernels::ConvGeometry;
 
 namespace {
 
-ConvGeometry geometry(const Shape& x, const Shape& w, Conv2dOptions opt) {
+// The logical (NCHW) dimensions of an input of either layout.
+Shape nchw_dims(const Shape& x, Conv2dOptions opt) {
+  return opt.channels_last ? Shape{x[0], x[3], x[1], x[2]} : x;
+}
+
+ConvGeometry geometry(const Shape& x_shape, const Shape& w, Conv2dOptions opt) {
+  Shape x = nchw_dims(x_shape, opt);
   ConvGeometry g{};
   g.N = x[0], g.Cin = x[1], g.H = x[2], g.W = x[3];
   g.Cout = w[0], g.kH = w[2], g.kW = w[3];
@@ -30,21 +37,22 @@ ConvGeometry geometry(const Shape& x, const Shape& w, Conv2dOptions opt) {
 }
 
 ConvGeometry checked_geometry(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
-  check_dim("conv2d", x, 4, "input [N, C, H, W]");
+  check_dim("conv2d", x, 4, opt.channels_last ? "input [N, H, W, C]" : "input [N, C, H, W]");
   check_dim("conv2d", w, 4, "weight [Cout, Cin, kH, kW]");
   check_same_kind("conv2d", x, w);
   if (opt.stride < 1 || opt.padding < 0)
     fail("conv2d: stride must be >= 1 and padding >= 0, got stride ", opt.stride, ", padding ", opt.padding);
-  if (x.size(1) != w.size(1))
-    fail("conv2d: input ", shape_str(x.shape()), " has ", x.size(1), " channels but weight ", shape_str(w.shape()),
-         " expects ", w.size(1));
+  const Shape dims = nchw_dims(x.shape(), opt);
+  if (dims[1] != w.size(1))
+    fail("conv2d: input ", shape_str(x.shape()), opt.channels_last ? " (channels last)" : "", " has ", dims[1],
+         " channels but weight ", shape_str(w.shape()), " expects ", w.size(1));
   if (b.defined()) {
     check_same_kind("conv2d", x, b);
     if (b.shape() != Shape{w.size(0)})
       fail("conv2d: bias ", shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
   }
   ConvGeometry g = geometry(x.shape(), w.shape(), opt);
-  if (x.size(2) + 2 * opt.padding < w.size(2) || x.size(3) + 2 * opt.padding < w.size(3))
+  if (g.H + 2 * opt.padding < w.size(2) || g.W + 2 * opt.padding < w.size(3))
     fail("conv2d: kernel ", shape_str(w.shape()), " is larger than the padded input ", shape_str(x.shape()));
   return g;
 }
@@ -150,14 +158,31 @@ onednn::Inputs inputs_for() {
   return onednn::Inputs::Bf16;
 }
 
+// The NCHW twin of channels-last options, for the paths that transpose.
+Conv2dOptions channels_first(Conv2dOptions opt) {
+  opt.channels_last = false;
+  return opt;
+}
+Shape nchw_shape(const Shape& s) { return {s[0], s[3], s[1], s[2]}; }
+
 }  // namespace
 
 CpuPath cpu_path() { return g_cpu_path.load(); }
 void set_cpu_path(CpuPath p) { g_cpu_path.store(p); }
 
+bool conv2d_runs_on_onednn(const Tensor& x) {
+  return x.device().is_cpu() && x.dtype() == DType::Float32 &&
+         (cpu_path() == CpuPath::OneDnn || autocast::runs_bf16(autocast::Op::Conv2d));
+}
+
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opt) {
   ConvGeometry g = checked_geometry(x, w, b, opt);
-  Tensor y = Tensor::empty({g.N, g.Cout, g.OH, g.OW}, x.dtype(), x.device());
+  if (opt.channels_last && !conv2d_runs_on_onednn(x)) {
+    NoGradGuard internal;
+    return to_channels_last(conv2d_forward(to_channels_first(x), w, b, channels_first(opt)));
+  }
+  Tensor y = Tensor::empty(opt.channels_last ? Shape{g.N, g.OH, g.OW, g.Cout} : Shape{g.N, g.Cout, g.OH, g.OW},
+                           x.dtype(), x.device());
   visit_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* bp = b.defined() ? b.data<T>() : nullptr;
@@ -166,9 +191,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
       ADVCL_CUDA_ONLY(
           cuda_ops::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
-          ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), in)
-          : cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+      conv2d_runs_on_onednn(x) ? onednn::conv2d_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>(), {in, opt.channels_last})
+                        : cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
     else
       cpu_forward(g, x.data<T>(), w.data<T>(), bp, y.data<T>());
   });
@@ -176,6 +200,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
 }
 
 Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, Conv2dOptions opt) {
+  if (opt.channels_last && !conv2d_runs_on_onednn(gy)) {
+    NoGradGuard internal;
+    return to_channels_last(conv2d_backward_data(to_channels_first(gy), w, nchw_shape(x_shape), channels_first(opt)));
+  }
   counters::bump("conv2d.backward_data");
   ConvGeometry g = geometry(x_shape, w.shape(), opt);
   Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
@@ -186,8 +214,8 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
       ADVCL_CUDA_ONLY(
           cuda_ops::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
-          ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), in)
+      conv2d_runs_on_onednn(gy)
+          ? onednn::conv2d_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>(), {in, opt.channels_last})
           : cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
     else
       cpu_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
@@ -196,6 +224,10 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
 }
 
 Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_shape, Conv2dOptions opt) {
+  if (opt.channels_last && !conv2d_runs_on_onednn(gy)) {
+    NoGradGuard internal;
+    return conv2d_backward_weight(to_channels_first(gy), to_channels_first(x), w_shape, channels_first(opt));
+  }
   counters::bump("conv2d.backward_weight");
   ConvGeometry g = geometry(x.shape(), w_shape, opt);
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
@@ -206,8 +238,8 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& w_
       ADVCL_CUDA_ONLY(
           cuda_ops::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), in == onednn::Inputs::Bf16));
     else if constexpr (std::is_same_v<T, float>)
-      cpu_path() == CpuPath::OneDnn || in == onednn::Inputs::Bf16
-          ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), in)
+      conv2d_runs_on_onednn(gy)
+          ? onednn::conv2d_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>(), {in, opt.channels_last})
           : cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
     else
       cpu_backward_weight(g, gy.data<T>(), x.data<T>(), gw.data<T>());
@@ -229,13 +261,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
              if (needs[1]) r[1] = conv2d_backward_weight(gy, xs, ws.shape(), opt);
              if (has_bias && needs[2]) {
                ConvGeometry g = geometry(xs.shape(), ws.shape(), opt);
+               // The bias sum reads NCHW; a channels-last gradient is transposed first.
+               Tensor gy_nchw = opt.channels_last ? to_channels_first(gy) : gy;
                r[2] = Tensor::empty({g.Cout}, gy.dtype(), gy.device());
                visit_float(gy.dtype(), "conv2d", [&](auto tag) {
                  using T = decltype(tag);
                  if (on_cuda("conv2d", gy.device()))
-                   ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_bias(g, gy.data<T>(), r[2].data<T>()));
+                   ADVCL_CUDA_ONLY(cuda_ops::conv2d_backward_bias(g, gy_nchw.data<T>(), r[2].data<T>()));
                  else
-                   cpu_backward_bias(g, gy.data<T>(), r[2].data<T>());
+                   cpu_backward_bias(g, gy_nchw.data<T>(), r[2].data<T>());
                });
              }
              return r;

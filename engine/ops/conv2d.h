@@ -1,6 +1,10 @@
 // 2-D convolution (cross-correlation, as PyTorch's conv2d), NCHW.
 //   x: [N, Cin, H, W], weight: [Cout, Cin, kH, kW], bias: [Cout] or undefined.
 //   out: [N, Cout, (H + 2p - kH)/s + 1, (W + 2p - kW)/s + 1]
+// With Conv2dOptions::channels_last, x is [N, H, W, Cin] and out
+// [N, OH, OW, Cout] (engine/ops/layout.h); the weight stays [Cout, Cin, kH, kW].
+// oneDNN runs that layout natively; the other paths (float64, the BLAS path,
+// the GPU) transpose to NCHW and back around their NCHW convolution.
 // CPU: float32 through oneDNN (engine/onednn_conv.h); float64, or float32
 // when asked, through im2col + GEMM with the BLAS, in chunks of images. Backward computes
 // only what is asked: backward-data for x, backward-weight (counted as
@@ -17,6 +21,7 @@ namespace advcl::ops {
 struct Conv2dOptions {
   int stride = 1;
   int padding = 0;
+  bool channels_last = false;  // activations [N, H, W, C] instead of [N, C, H, W]
 };
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Conv2dOptions opt = {});
@@ -31,5 +36,10 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 enum class CpuPath { OneDnn, Im2colBlas };
 CpuPath cpu_path();
 void set_cpu_path(CpuPath p);
+
+// Whether a convolution of x would run on oneDNN (float32 on the CPU, by
+// cpu_path() or under bf16 autocast), the one path that reads channels-last
+// activations without transposing them: where a network should keep them.
+bool conv2d_runs_on_onednn(const Tensor& x);
 
 }  // namespace advcl::ops

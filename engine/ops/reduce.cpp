@@ -176,8 +176,9 @@ TopK topk(const Tensor& x, int64_t k) {
   return r;
 }
 
-Tensor global_avg_pool(const Tensor& x) {
+Tensor global_avg_pool(const Tensor& x, bool channels_last) {
   check_dim("global_avg_pool", x, 4);
+  if (channels_last) return mean(reshape(x, {x.size(0), x.size(1) * x.size(2), x.size(3)}), 1);
   return mean(reshape(x, {x.size(0), x.size(1), x.size(2) * x.size(3)}), 2);
 }
 

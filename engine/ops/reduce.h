@@ -22,8 +22,9 @@ struct TopK {
 };
 TopK topk(const Tensor& x, int64_t k);
 
-// Global average pooling [N, C, H, W] -> [N, C].
-Tensor global_avg_pool(const Tensor& x);
+// Global average pooling [N, C, H, W] -> [N, C], or [N, H, W, C] -> [N, C]
+// where channels_last (engine/ops/layout.h).
+Tensor global_avg_pool(const Tensor& x, bool channels_last = false);
 
 // x / max(||x||_2, eps) along dimension 1 of a 2-D input, as torch.nn.functional.normalize.
 Tensor l2_normalize(const Tensor& x, double eps = 1e-12);

@@ -268,6 +268,32 @@ TEST(CudaOps, BatchNorm) {
   }
 }
 
+// Channels-last activations (engine/ops/layout.h) on the GPU: the copies,
+// batch norm's channels-last indexing, and conv2d's transposing path.
+TEST(CudaOps, ChannelsLast) {
+  REQUIRE_GPU();
+  compare("to_channels_last", [](auto& v) { return ops::to_channels_last(v[0]); }, {randn({3, 40, 5, 7}, 62)}, {true},
+          0);
+  compare("to_channels_first", [](auto& v) { return ops::to_channels_first(v[0]); }, {randn({3, 5, 7, 40}, 63)},
+          {true}, 0);
+  for (bool training : {true, false}) {
+    ops::BatchNormOptions opt;
+    opt.training = training;
+    opt.channels_last = true;
+    compare(training ? "batch_norm channels-last train" : "batch_norm channels-last eval",
+            [opt](auto& v) {
+              Tensor rm = Tensor::full({3}, 0.1, DType::Float64, v[0].device());
+              Tensor rv = Tensor::full({3}, 2.0, DType::Float64, v[0].device());
+              return ops::batch_norm(v[0], v[1], v[2], rm, rv, opt);
+            },
+            {randn({8, 5, 5, 3}, 64), randn({3}, 65), randn({3}, 66)}, {true, true, true}, 1e-10);
+  }
+  for (DType dt : {DType::Float64, DType::Float32})
+    compare("conv2d channels-last", [](auto& v) { return ops::conv2d(v[0], v[1], v[2], ops::Conv2dOptions{2, 1, true}); },
+            {randn({4, 9, 9, 3}, 67, dt), randn({8, 3, 3, 3}, 68, dt), randn({8}, 69, dt)}, {true, true, true},
+            dt == DType::Float64 ? 1e-10 : 1e-4);
+}
+
 TEST(CudaOps, MatmulAndLinear) {
   REQUIRE_GPU();
   const std::vector<bool> both{true, true};
