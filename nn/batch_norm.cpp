@@ -32,7 +32,7 @@ BnStatSet& BatchNorm::set(int i) {
   return *sets_[static_cast<size_t>(i)];
 }
 
-Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets, bool channels_last) {
+Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets, bool channels_last, bool then_relu) {
   if (channels_last && (x.dim() != 4 || x.size(3) != channels_))
     fail("BatchNorm(", channels_, " channels): expected a channels-last input [N, H, W, ", channels_, "], got ",
          shape_str(x.shape()));
@@ -67,7 +67,7 @@ Tensor BatchNorm::forward(const Tensor& x, const BnSets& sets, bool channels_las
   }
   v.group_rows = ghost ? G : 0;
   const BatchNormSync* sync = training ? options_.sync.get() : nullptr;
-  Tensor y = ops::batch_norm_views(x, v, ops::BatchNormOptions{training, options_.momentum, options_.eps, channels_last},
+  Tensor y = ops::batch_norm_views(x, v, ops::BatchNormOptions{training, options_.momentum, options_.eps, channels_last, then_relu},
                                    sync ? sync->all_reduce_stats : ops::ReduceStats(),
                                    sync ? sync->all_reduce_backward_sums : nullptr);
   // One running-statistics update per view, as one torch BN call makes.

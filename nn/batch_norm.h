@@ -79,8 +79,9 @@ class BnStatSet : public Module {
 class BatchNorm : public Module {
  public:
   BatchNorm(int64_t channels, BatchNormOptions options = {});
-  // channels_last: x is [N, H, W, C] (engine/ops/layout.h).
-  Tensor forward(const Tensor& x, const BnSets& sets, bool channels_last = false);
+  // channels_last: x is [N, H, W, C] (engine/ops/layout.h). then_relu:
+  // relu(bn(x)) in the same pass (one op, one node).
+  Tensor forward(const Tensor& x, const BnSets& sets, bool channels_last = false, bool then_relu = false);
   BnStatSet& set(int i);
   int num_sets() const { return static_cast<int>(sets_.size()); }
   int64_t channels() const { return channels_; }

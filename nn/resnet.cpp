@@ -43,10 +43,10 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int stride, const BatchNormOptio
 }
 
 Tensor BasicBlock::forward(const Tensor& x, const BnSets& sets, bool channels_last) {
-  Tensor out = relu(bn1.forward(conv1.forward(x, channels_last), sets, channels_last));
+  Tensor out = bn1.forward(conv1.forward(x, channels_last), sets, channels_last, /*then_relu=*/true);
   out = bn2.forward(conv2.forward(out, channels_last), sets, channels_last);
   Tensor identity = downsample ? downsample->forward(x, sets, channels_last) : x;
-  return relu(ops::add(out, identity));
+  return ops::add_relu(out, identity);
 }
 
 ProjectionHead::ProjectionHead(int64_t in, int64_t out, const BatchNormOptions& bn_opt)
@@ -109,7 +109,7 @@ Tensor ResNet18::features(const Tensor& x, const BnSets& sets) {
     fail("ResNet18: expected images [N, ", options_.in_channels, ", H, W], got ", shape_str(x.shape()));
   const bool cl = channels_last_for(x);
   Tensor h = cl ? ops::to_channels_last(x) : x;
-  h = relu(bn1.forward(conv1.forward(h, cl), sets, cl));
+  h = bn1.forward(conv1.forward(h, cl), sets, cl, /*then_relu=*/true);
   for (auto& block : blocks) h = block->forward(h, sets, cl);
   return global_avg_pool(h, cl);
 }

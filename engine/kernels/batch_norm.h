@@ -248,9 +248,11 @@ ADVCL_HD BnAffine bn_forward_affine(double mean, double invstd, double w, double
   double scale = invstd * w;
   return {scale, b - mean * scale};
 }
+// relu: then max(0, y), the op's fused ReLU (BatchNormOptions::relu).
 template <class T>
-ADVCL_HD T bn_apply(T x, const BnAffine& a) {
-  return static_cast<T>(static_cast<double>(x) * a.scale + a.shift);
+ADVCL_HD T bn_apply(T x, const BnAffine& a, bool relu) {
+  T y = static_cast<T>(static_cast<double>(x) * a.scale + a.shift);
+  return relu && !(y > 0) ? T(0) : y;
 }
 
 // The input gradient of one (unit, channel) as an affine map of (g, x).

@@ -43,6 +43,14 @@ struct Maximum {
   template <class T> ADVCL_HD T db(T a, T b, T g) const { return b > a ? g : (a == b ? g / 2 : T(0)); }
 };
 
+// relu(a + b) in one pass (a residual block's sum); its gradient passes
+// where the output is positive.
+struct AddRelu {
+  template <class T> ADVCL_HD T fwd(T a, T b) const { return a + b > 0 ? a + b : T(0); }
+  template <class T> ADVCL_HD T da(T a, T b, T g) const { return a + b > 0 ? g : T(0); }
+  template <class T> ADVCL_HD T db(T a, T b, T g) const { return a + b > 0 ? g : T(0); }
+};
+
 struct Neg {
   template <class T> ADVCL_HD T fwd(T x) const { return -x; }
   template <class T> ADVCL_HD T bwd(T, T, T g) const { return -g; }

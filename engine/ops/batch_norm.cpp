@@ -7,6 +7,7 @@
 #include "engine/counters.h"
 #include "engine/dispatch.h"
 #include "engine/ops/batch_norm_cuda.h"
+#include "engine/ops/elementwise.h"
 #include "engine/parallel.h"
 
 namespace advcl::ops {
@@ -147,6 +148,7 @@ struct Saved {
   kernels::BnViewSets view_sets;
   std::vector<bool> has_w, has_b, used;  // per set
   DType param_dtype;
+  Tensor relu_out;  // the output, where a ReLU follows in the same op (its gradient's mask)
 };
 
 std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs) {
@@ -330,7 +332,7 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
     const double *mean = s.mean.data<double>(), *invstd = s.invstd.data<double>();
     const double *wp = s.w.data<double>(), *bp = bias.data<double>();
     if (on_cuda("batch_norm", dev)) {
-      ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, L, mean, invstd, wp, bp, yp));
+      ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, L, mean, invstd, wp, bp, opt.relu, yp));
     } else {
       // The affine map of each (unit, channel), then runs of values as in backward().
       std::vector<kernels::BnAffine> k(static_cast<size_t>(UC));
@@ -340,10 +342,10 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
         const int64_t first = j * run, at0 = L.unit_channel(first);
         if (L.channels_last) {
           const kernels::BnAffine* kc = k.data() + at0;
-          for (int64_t c = 0; c < run; ++c) yp[first + c] = kernels::bn_apply(xp[first + c], kc[c]);
+          for (int64_t c = 0; c < run; ++c) yp[first + c] = kernels::bn_apply(xp[first + c], kc[c], opt.relu);
         } else {
           const kernels::BnAffine kc = k[at0];
-          for (int64_t i = first; i < first + run; ++i) yp[i] = kernels::bn_apply(xp[i], kc);
+          for (int64_t i = first; i < first + run; ++i) yp[i] = kernels::bn_apply(xp[i], kc, opt.relu);
         }
       }, L.channels_last ? 64 : 16);
     }
@@ -359,8 +361,11 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
   for (int k : v.view_set) s.used[static_cast<size_t>(k)] = true;
   if (needs_graph(inputs)) {
     s.x = x.detach();
-    record(y, "batch_norm", std::move(inputs),
-           [saved = std::move(s)](const Tensor& g, const Needs& needs) { return backward(saved, g, needs); });
+    if (opt.relu) s.relu_out = y.detach();
+    record(y, opt.relu ? "batch_norm_relu" : "batch_norm", std::move(inputs),
+           [saved = std::move(s)](const Tensor& g, const Needs& needs) {
+             return backward(saved, saved.relu_out.defined() ? relu_backward(saved.relu_out, g) : g, needs);
+           });
   }
   return y;
 }

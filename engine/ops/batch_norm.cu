@@ -100,10 +100,11 @@ struct Normalize {
   const T* x;
   BNLayout L;
   const double *mean, *invstd, *w, *b;
+  bool relu;
   T* y;
   __device__ void operator()(int64_t i) const {
     const int64_t at = L.unit_channel(i);
-    y[i] = kernels::bn_apply(x[i], kernels::bn_forward_affine(mean[at], invstd[at], w[at], b[at]));
+    y[i] = kernels::bn_apply(x[i], kernels::bn_forward_affine(mean[at], invstd[at], w[at], b[at]), relu);
   }
 };
 
@@ -155,8 +156,8 @@ void bn_finish(const BNLayout& L, const kernels::BnViewParams<P>& p, bool traini
 
 template <class T>
 void bn_normalize(const T* x, const BNLayout& L, const double* mean, const double* invstd, const double* w,
-                  const double* b, T* y) {
-  cuda::launch("batch_norm", L.N * L.C * L.S, Normalize<T>{x, L, mean, invstd, w, b, y});
+                  const double* b, bool relu, T* y) {
+  cuda::launch("batch_norm", L.N * L.C * L.S, Normalize<T>{x, L, mean, invstd, w, b, relu, y});
 }
 
 template <class T>
@@ -187,7 +188,7 @@ void bn_param_grads(const BNLayout& L, const kernels::BnViewSets& view_sets, int
   template void bn_finish<T>(const BNLayout&, const kernels::BnViewParams<T>&, bool, double, double, double,    \
                              const double*, const double*, double*, double*, double*, double*);                 \
   template void bn_normalize<T>(const T*, const BNLayout&, const double*, const double*, const double*,         \
-                                const double*, T*);                                                             \
+                                const double*, bool, T*);                                                           \
   template void bn_backward_sums<T>(const T*, const T*, const BNLayout&, const double*, double*, double*,       \
                                     double*, double*);                                                          \
   template void bn_backward_elem<T>(const T*, const T*, const BNLayout&, const double*, const double*,          \

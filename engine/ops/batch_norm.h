@@ -27,6 +27,7 @@ struct BatchNormOptions {
   double momentum = 0.1;
   double eps = 1e-5;
   bool channels_last = false;  // a 4-D input is [N, H, W, C]
+  bool relu = false;           // then ReLU, in the same pass: relu(batch_norm(x))
 };
 
 // weight, bias: [C] (may be undefined: then 1 and 0). running_mean/var: [C]

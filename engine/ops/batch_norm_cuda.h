@@ -19,8 +19,9 @@ void bn_finish(const kernels::BNLayout& L, const kernels::BnViewParams<P>& p, bo
                double eps, double momentum, const double* sum, const double* sum_sq, double* mean, double* invstd,
                double* w, double* b);
 template <class T>
+// relu: then max(0, y) (BatchNormOptions::relu).
 void bn_normalize(const T* x, const kernels::BNLayout& L, const double* mean, const double* invstd, const double* w,
-                  const double* b, T* y);
+                  const double* b, bool relu, T* y);
 // The backward's sums, in the same two levels as bn_stats.
 template <class T>
 void bn_backward_sums(const T* g, const T* x, const kernels::BNLayout& L, const double* mean, double* part_g,

@@ -1,6 +1,7 @@
 #include "engine/ops/elementwise.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
@@ -148,8 +149,12 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, Op op) {
   if (needs_graph({a, b})) {
     record(y, name, {a, b}, [op, name, as = a.detach(), bs = b.detach()](const Tensor& g, const Needs& needs) {
       std::vector<Tensor> r(2);
-      if (needs[0]) r[0] = binary_grad(name, op, as, bs, g, 0);
-      if (needs[1]) r[1] = binary_grad(name, op, as, bs, g, 1);
+      // The gradient of a sum is the output's gradient itself where no
+      // broadcast is summed away: passed on without a copy (gradients are
+      // never written in place, so one tensor may serve both inputs).
+      constexpr bool identity = std::is_same_v<Op, kernels::Add>;
+      if (needs[0]) r[0] = identity && as.shape() == g.shape() ? g : binary_grad(name, op, as, bs, g, 0);
+      if (needs[1]) r[1] = identity && bs.shape() == g.shape() ? g : binary_grad(name, op, as, bs, g, 1);
       return r;
     });
   }
@@ -206,6 +211,38 @@ Tensor mul(const Tensor& x, double s) { return unary("mul_scalar", x, kernels::M
 Tensor div(const Tensor& x, double s) { return unary("div_scalar", x, kernels::DivScalar{s}); }
 Tensor rsub(const Tensor& x, double s) { return unary("rsub_scalar", x, kernels::RSubScalar{s}); }
 Tensor pow(const Tensor& x, double p) { return unary("pow", x, kernels::PowScalar{p}); }
+
+Tensor relu_backward(const Tensor& y, const Tensor& g) {
+  if (y.shape() != g.shape()) fail("relu_backward: output ", shape_str(y.shape()), " and gradient ", shape_str(g.shape()), " differ");
+  Tensor gx = Tensor::empty(y.shape(), y.dtype(), y.device());
+  int64_t n = y.numel();
+  visit_float(y.dtype(), "relu backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T *yp = y.data<T>(), *gp = g.data<T>();
+    T* out = gx.data<T>();
+    if (on_cuda("relu backward", y.device()))
+      ADVCL_CUDA_ONLY(cuda_ops::unary_backward(kernels::Relu{}, yp, yp, gp, out, n));  // Relu's bwd reads y only
+    else
+      parallel_for(n, [&](int64_t i) { out[i] = kernels::Relu{}.bwd(yp[i], yp[i], gp[i]); });
+  });
+  return gx;
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    fail("add_relu: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), " differ (no broadcasting)");
+  Tensor y;
+  {
+    NoGradGuard forward_only;  // one node for the pair, recorded below
+    y = binary("add_relu", a, b, kernels::AddRelu{});
+  }
+  if (needs_graph({a, b}))
+    record(y, "add_relu", {a, b}, [ys = y.detach()](const Tensor& g, const Needs&) {
+      Tensor gx = relu_backward(ys, g);
+      return std::vector<Tensor>{gx, gx};
+    });
+  return y;
+}
 
 Tensor neg(const Tensor& x) { return unary("neg", x, kernels::Neg{}); }
 Tensor exp(const Tensor& x) { return unary("exp", x, kernels::Exp{}); }

@@ -149,6 +149,7 @@ ADVCL_BINARY_FD(Mul)
 ADVCL_BINARY_FD(Div)
 ADVCL_BINARY_FD(Minimum)
 ADVCL_BINARY_FD(Maximum)
+ADVCL_BINARY_FD(AddRelu)
 
 template void sum_to<float>(const BroadcastIndex&, const float*, float*, int64_t, int64_t);
 template void sum_to<double>(const BroadcastIndex&, const double*, double*, int64_t, int64_t);

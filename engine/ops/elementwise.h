@@ -29,6 +29,13 @@ Tensor sign(const Tensor& x);  // derivative 0, as in PyTorch
 Tensor relu(const Tensor& x);
 Tensor clamp(const Tensor& x, double lo, double hi);
 
+// relu(a + b) for a and b of one shape, in one pass forward and one backward
+// (the same gradient serves both inputs): a residual block's output.
+Tensor add_relu(const Tensor& a, const Tensor& b);
+// The gradient through a ReLU whose output is y: g where y > 0, else 0. Not
+// recorded: the backward of the fused ops (add_relu, batch norm + ReLU).
+Tensor relu_backward(const Tensor& y, const Tensor& g);
+
 // The broadcast shape of a and b; throws naming `op` and both shapes if none.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // Sums `x` over broadcast dimensions down to `shape` (no autograd; used by backward).

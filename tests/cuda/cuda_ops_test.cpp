@@ -288,6 +288,20 @@ TEST(CudaOps, ChannelsLast) {
             },
             {randn({8, 5, 5, 3}, 64), randn({3}, 65), randn({3}, 66)}, {true, true, true}, 1e-10);
   }
+  for (bool training : {true, false}) {
+    ops::BatchNormOptions opt;
+    opt.training = training;
+    opt.relu = true;
+    compare("batch_norm + relu",
+            [opt](auto& v) {
+              Tensor rm = Tensor::full({3}, 0.1, DType::Float64, v[0].device());
+              Tensor rv = Tensor::full({3}, 2.0, DType::Float64, v[0].device());
+              return ops::batch_norm(v[0], v[1], v[2], rm, rv, opt);
+            },
+            {randn({8, 3, 5, 5}, 70), randn({3}, 71), randn({3}, 72)}, {true, true, true}, 1e-10);
+  }
+  compare("add_relu", [](auto& v) { return ops::add_relu(v[0], v[1]); }, {randn({6, 7}, 73), randn({6, 7}, 74)},
+          {true, true}, 0);
   for (DType dt : {DType::Float64, DType::Float32})
     compare("conv2d channels-last", [](auto& v) { return ops::conv2d(v[0], v[1], v[2], ops::Conv2dOptions{2, 1, true}); },
             {randn({4, 9, 9, 3}, 67, dt), randn({8, 3, 3, 3}, 68, dt), randn({8}, 69, dt)}, {true, true, true},
