@@ -1,7 +1,7 @@
 // Timings of whole AdvCL training steps (advcl/pretrain/advcl_step.h) on random CIFAR-
-// shaped data: ResNet-18 of a given width with its three BN sets and heads,
-// SGD, batch B, on the CPU or one GPU. Prints one JSON object per step (the
-// time includes waiting for the device). Run through
+// shaped data: ResNet-18 of a given width with its three BN sets and heads
+// (advcl/pretrain/contrastive_model.h), SGD, batch B, on the CPU or one GPU.
+// Prints one JSON object per step (the time includes waiting for the device). Run through
 // bench/advcl_step_bench.py, which times the PyTorch step on the same shapes
 // and device.
 //   advcl_step_bench [--width W] [--batch B] [--steps S] [--threads N]
@@ -14,6 +14,7 @@
 #include <string>
 
 #include "advcl/pretrain/advcl_step.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "cuda/runtime.h"
 #include "cuda/settings.h"
 #include "engine/autocast.h"
@@ -66,9 +67,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "advcl_step_bench: %s, %s\n", where.c_str(), bf16 ? "bf16 autocast" : "fp32");
     autocast::AutocastGuard precision(bf16);
-    nn::ResNetOptions mo;
-    mo.width = width;
-    nn::ResNet18 model(mo);
+    method::ContrastiveModelOptions mo;
+    mo.backbone.width = width;
+    method::ContrastiveModel model(mo);
     model.to(device);
     nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
     method::AdvclStepOptions opt;  // the paper's: eps 8/255, 5 steps of 2/255, radius 8

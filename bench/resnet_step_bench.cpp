@@ -36,8 +36,6 @@ double step_median_ms(int64_t batch, int warmup, int repeat, Device device) {
   nn::ResNetOptions o;
   o.width = 64;
   o.num_bn_sets = 1;
-  o.heads = false;
-  o.pseudo_classes.clear();
   o.seed = 1;
   method::FinetuneModel model(std::make_unique<nn::ResNet18>(o), 10, 2);
   model.to(device);

@@ -84,10 +84,10 @@ uint32_t fnv1a32(const std::string& s) {
 }
 }  // namespace
 
-void Module::init_parameters(uint64_t seed) {
+void Module::init_parameters(uint64_t seed, const std::string& prefix) {
   NoGradGuard no_grad;
   std::map<uint32_t, std::string> streams;  // a hash collision would give two parameters the same numbers
-  visit("", [&](const std::string& name, const Entry& e, TensorKind kind) {
+  visit(prefix, [&](const std::string& name, const Entry& e, TensorKind kind) {
     if (kind != TensorKind::Parameter || e.init.kind == InitKind::None) return;
     RngKey key{seed, static_cast<uint32_t>(RngPurpose::Init), fnv1a32(name), 0};
     auto [it, fresh] = streams.emplace(key.step, name);

@@ -71,8 +71,11 @@ class Module {
   // (Re)initialises every parameter by its InitSpec. Each parameter draws from
   // its own random stream, keyed by (seed, RngPurpose::Init, step = FNV-1a
   // hash of its full name): initialisation is reproducible and adding a layer
-  // does not change the others' initial values.
-  void init_parameters(uint64_t seed);
+  // does not change the others' initial values. `prefix`: the name this
+  // module has inside the model it is part of, so that a part initialised on
+  // its own draws what initialising the whole model would give it (a model
+  // composed around an initialised backbone initialises only its heads).
+  void init_parameters(uint64_t seed, const std::string& prefix = "");
 
  protected:
   Module() = default;

@@ -1,23 +1,26 @@
 #include "nn/resnet.h"
 
-#include <cstdio>
 #include <sstream>
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/layout.h"
-#include "engine/ops/reduce.h"
 
 namespace advcl::nn {
 
 std::string ResNetOptions::to_json() const {
   std::ostringstream os;
   os << "{\"arch\":\"resnet18_cifar\",\"width\":" << width << ",\"in_channels\":" << in_channels
-     << ",\"num_bn_sets\":" << num_bn_sets << ",\"heads\":" << (heads ? "true" : "false") << ",\"proj_dim\":" << proj_dim
-     << ",\"pseudo_classes\":[";
-  for (size_t i = 0; i < pseudo_classes.size(); ++i) os << (i ? "," : "") << pseudo_classes[i];
-  os << "],\"bn_group_size\":" << bn_group_size << "}";
+     << ",\"num_bn_sets\":" << num_bn_sets << ",\"bn_group_size\":" << bn_group_size << "}";
   return os.str();
+}
+
+BatchNormOptions ResNetOptions::batch_norm() const {
+  BatchNormOptions bn;
+  bn.num_sets = num_bn_sets;
+  bn.group_size = bn_group_size;
+  bn.sync = bn_sync;
+  return bn;
 }
 
 Downsample::Downsample(int64_t in, int64_t out, int stride, const BatchNormOptions& bn_opt)
@@ -49,34 +52,11 @@ Tensor BasicBlock::forward(const Tensor& x, const BnSets& sets, bool channels_la
   return ops::add_relu(out, identity);
 }
 
-ProjectionHead::ProjectionHead(int64_t in, int64_t out, const BatchNormOptions& bn_opt)
-    : fc0(in, in), bn1(in, bn_opt), fc3(in, out) {
-  // nn.Sequential indices of the reference: 0 Linear, 1 BatchNorm1d, 2 ReLU, 3 Linear.
-  register_module("0", fc0);
-  register_module("1", bn1);
-  register_module("3", fc3);
-}
-
-Tensor ProjectionHead::forward(const Tensor& features, int64_t views) {
-  Tensor h = relu(bn1.forward(fc0.forward(features), BnSets::repeat(0, static_cast<int>(views))));
-  return ops::l2_normalize(fc3.forward(h));
-}
-
-namespace {
-BatchNormOptions backbone_bn(const ResNetOptions& o) {
-  BatchNormOptions bn;
-  bn.num_sets = o.num_bn_sets;
-  bn.group_size = o.bn_group_size;
-  bn.sync = o.bn_sync;
-  return bn;
-}
-}  // namespace
-
 ResNet18::ResNet18(const ResNetOptions& options)
-    : conv1(options.in_channels, options.width, 3, 1, 1), bn1(options.width, backbone_bn(options)), options_(options) {
+    : conv1(options.in_channels, options.width, 3, 1, 1), bn1(options.width, options.batch_norm()), options_(options) {
   if (options.width <= 0) fail("ResNet18: width must be positive, got ", options.width);
   if (options.in_channels <= 0) fail("ResNet18: in_channels must be positive, got ", options.in_channels);
-  BatchNormOptions bn = backbone_bn(options);
+  BatchNormOptions bn = options.batch_norm();
   register_module("conv1", conv1);
   register_module("bn1", bn1);
   int64_t in = options.width;
@@ -87,19 +67,6 @@ ResNet18::ResNet18(const ResNetOptions& options)
       register_module("layer" + std::to_string(stage + 1) + "." + std::to_string(b), *blocks.back());
       in = out;
     }
-  }
-  if (options.heads) {
-    for (int64_t k : options.pseudo_classes) {
-      if (k <= 0) fail("ResNet18: pseudo-label class counts must be positive, got ", k);
-      char name[32];
-      std::snprintf(name, sizeof name, "fc_%03lld", static_cast<long long>(k));
-      fc.push_back(std::make_unique<Linear>(feature_dim(), k));
-      register_module(name, *fc.back());
-    }
-    BatchNormOptions head_bn = bn;
-    head_bn.num_sets = 1;  // head BNs are single-set in the reference
-    head_proj = std::make_unique<ProjectionHead>(feature_dim(), options.proj_dim, head_bn);
-    register_module("head_proj", *head_proj);
   }
   init_parameters(options.seed);
 }
@@ -121,18 +88,6 @@ bool ResNet18::channels_last_for(const Tensor& x) const {
     case ActivationLayout::Auto: break;
   }
   return ops::conv2d_runs_on_onednn(x);
-}
-
-Tensor ResNet18::project(const Tensor& features, int64_t views) {
-  if (!head_proj) fail("ResNet18::project: this model was built without heads (options.heads = false)");
-  return head_proj->forward(features, views);
-}
-
-std::vector<Tensor> ResNet18::pseudo_logits(const Tensor& features) {
-  if (!options_.heads) fail("ResNet18::pseudo_logits: this model was built without heads (options.heads = false)");
-  std::vector<Tensor> out;
-  for (auto& f : fc) out.push_back(f->forward(features));
-  return out;
 }
 
 const std::vector<std::string>& ResNet18::encoder_prefixes() {

@@ -1,6 +1,6 @@
 // Tiny in-memory data and models for the stage tests (the main suite and the
 // multi-rank one): a labelled image set of pseudo-random bytes and a ResNet-18
-// of width 2 without heads.
+// backbone of width 2.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,15 +28,13 @@ inline std::shared_ptr<const data::ImageDataset> tiny_images(int64_t n, int64_t 
   return ds;
 }
 
-// ResNet-18 of width 2 for 1-channel images, one BN set, no heads (an
-// encoder as load_encoder builds it), with optional synchronised BN.
+// ResNet-18 of width 2 for 1-channel images, one BN set (an encoder as
+// load_encoder builds it), with optional synchronised BN.
 inline nn::ResNetOptions tiny_encoder(std::shared_ptr<const nn::BatchNormSync> sync = nullptr) {
   nn::ResNetOptions mo;
   mo.width = 2;
   mo.in_channels = 1;
   mo.num_bn_sets = 1;
-  mo.heads = false;
-  mo.pseudo_classes.clear();
   mo.seed = 5;
   mo.bn_sync = std::move(sync);
   return mo;

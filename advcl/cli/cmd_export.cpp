@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "advcl/cli/commands.h"
-#include "advcl/cli/option_checks.h"
 #include "advcl/cli/common_options.h"
+#include "advcl/cli/option_checks.h"
 #include "advcl/run/export_names.h"
 #include "advcl/run/model_io.h"
 #include "engine/safetensors.h"
@@ -68,7 +68,7 @@ int cmd_export(int argc, char** argv) {
                                 : chosen < static_cast<int>(names.size()) ? names[static_cast<size_t>(chosen)]
                                                                           : std::to_string(chosen);
 
-  std::map<std::string, std::string> md = model_metadata(encoder->options());
+  std::map<std::string, std::string> md = encoder_metadata(encoder->options());
   md["export.source"] = ckpt;
   md["export.bn_set"] = file_sets == 1 ? "only" : std::to_string(chosen);
   nn::StateDict sd = encoder->state_dict();

@@ -6,12 +6,13 @@
 // --ce_weight, --epsilon, --iter, --radius).
 #include <cstdio>
 
-#include "advcl/pretrain/method.h"
 #include "advcl/cli/commands.h"
-#include "advcl/cli/option_checks.h"
 #include "advcl/cli/contrastive_stage.h"
-#include "advcl/step/data_parallel.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/pretrain/contrastive_model.h"
+#include "advcl/pretrain/method.h"
 #include "advcl/pretrain/pseudo_labels.h"
+#include "advcl/step/data_parallel.h"
 #include "advcl/step/step_context.h"
 
 namespace advcl::cli {
@@ -71,8 +72,10 @@ int cmd_pretrain(int argc, char** argv) {
          " uses no pseudo-labels; leave --labels out");
 
   ContrastiveRun r = start_run("pretrain", app, o);
+  // The method's model: one BN set per name it declares, and a pseudo-label
+  // classifier per granularity of the label file when it trains them.
   method::PseudoLabels labels;
-  nn::ResNetOptions mo;
+  method::ContrastiveModelOptions mo;
   if (with_labels) {
     labels = method::load_pseudo_labels(labels_path);
     labels.check(r.data->n, labels_path);
@@ -81,8 +84,8 @@ int cmd_pretrain(int argc, char** argv) {
   } else {
     mo.pseudo_classes.clear();
   }
-  mo.num_bn_sets = static_cast<int>(m.bn_sets.size());
-  mo.bn_group_size = bn_group;
+  mo.backbone.num_bn_sets = static_cast<int>(m.bn_sets.size());
+  mo.backbone.bn_group_size = bn_group;
   views::SimclrOptions vo;
   vo.size = o.common.data.size;
   build_run(r, app, o, mo, m.views(vo));

@@ -1,10 +1,11 @@
 // `advcl simclr`: standard (non-adversarial) SimCLR pretraining, the encoder
 // whose features `advcl pseudo-labels` clusters. NT-Xent loss over the two
 // views (SupCon's SimCLR case with base temperature = temperature).
-#include "advcl/pretrain/advcl_views.h"
 #include "advcl/cli/commands.h"
-#include "advcl/cli/option_checks.h"
 #include "advcl/cli/contrastive_stage.h"
+#include "advcl/cli/option_checks.h"
+#include "advcl/pretrain/advcl_views.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/pretrain/simclr_step.h"
 #include "advcl/step/step_context.h"
 
@@ -25,8 +26,8 @@ int cmd_simclr(int argc, char** argv) {
   }
   check_options(app);  // every shared option's value, before any work (advcl/cli/option_checks.h)
   ContrastiveRun r = start_run("simclr", app, o);
-  nn::ResNetOptions mo;
-  mo.num_bn_sets = 1;
+  method::ContrastiveModelOptions mo;  // head_proj alone: SimCLR trains no pseudo-label classifier
+  mo.backbone.num_bn_sets = 1;
   mo.pseudo_classes.clear();
   views::SimclrOptions vo;
   vo.size = o.common.data.size;

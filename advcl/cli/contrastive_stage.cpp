@@ -2,13 +2,13 @@
 
 #include <cstdio>
 
-#include "advcl/step/data_parallel.h"
 #include "advcl/run/model_io.h"
 #include "advcl/run/resume_check.h"
+#include "advcl/step/data_parallel.h"
+#include "engine/autograd.h"
 #include "nn/parallel/communicator.h"
 #include "nn/parallel/consistency.h"
 #include "nn/parallel/sync_batch_norm.h"
-#include "engine/autograd.h"
 
 namespace advcl::cli {
 
@@ -43,18 +43,20 @@ ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const Co
   return r;
 }
 
-void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, nn::ResNetOptions mo,
+void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, method::ContrastiveModelOptions mo,
                std::shared_ptr<const data::SampleTransform> views) {
   dist::Communicator& comm = dist::world();
-  mo.width = o.width;
-  mo.in_channels = r.data->channels;
-  mo.seed = o.common.seed;
+  nn::ResNetOptions& backbone = mo.backbone;
+  backbone.width = o.width;
+  backbone.in_channels = r.data->channels;
+  backbone.seed = o.common.seed;
   if (comm.distributed() && !o.no_sync_bn) {
-    if (mo.bn_group_size > 0) fail("--bn-group-size and synchronised batch norm exclude each other; add --no-sync-bn");
-    mo.bn_sync = dist::make_batch_norm_sync();
+    if (backbone.bn_group_size > 0)
+      fail("--bn-group-size and synchronised batch norm exclude each other; add --no-sync-bn");
+    backbone.bn_sync = dist::make_batch_norm_sync();
   }
   r.model_options = mo;
-  r.model = std::make_unique<nn::ResNet18>(mo);
+  r.model = std::make_unique<method::ContrastiveModel>(mo);
   const ComputeSetup compute = resolve_compute(o.compute);  // under mpirun, "cuda" is the rank's local GPU
   r.device = compute.device;
   r.precision = compute.precision;
@@ -90,7 +92,7 @@ void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions&
   if (comm.distributed() && comm.is_root())
     std::fprintf(stderr, "%s: data parallel over %d ranks, %lld images each per step, batch norm %s\n",
                  r.stage.c_str(), comm.size(), static_cast<long long>(lo.batch_size),
-                 mo.bn_sync ? "synchronised" : "per rank");
+                 backbone.bn_sync ? "synchronised" : "per rank");
 }
 
 void finish_run(ContrastiveRun& r, const ContrastiveOptions& o, const StepFn& step) {

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "advcl/cli/common_options.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/run/train_loop.h"
 #include "engine/device.h"
-#include "nn/resnet.h"
 #include "nn/schedule.h"
 
 namespace advcl::cli {
@@ -38,8 +38,8 @@ struct ContrastiveRun {
   std::shared_ptr<autocast::AutocastGuard> autocast;  // bf16: autocast on for this thread while the run lives
   std::unique_ptr<RunDir> dir;
   std::shared_ptr<const data::ImageDataset> data;
-  nn::ResNetOptions model_options;
-  std::unique_ptr<nn::ResNet18> model;
+  method::ContrastiveModelOptions model_options;
+  std::unique_ptr<method::ContrastiveModel> model;
   std::unique_ptr<nn::Sgd> sgd;
   std::unique_ptr<data::BatchLoader> loader;
   nn::CosineWarmupSchedule schedule;
@@ -49,9 +49,9 @@ struct ContrastiveRun {
 
 // Threads, output folder (with run.json) and the training data.
 ContrastiveRun start_run(const std::string& stage, const CLI::App& app, const ContrastiveOptions& o);
-// The model (options `mo` with width, input channels and seed filled in
-// here), optimiser, loader over `views`, schedule and resume point.
-void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, nn::ResNetOptions mo,
+// The model (options `mo` with the backbone's width, input channels and seed
+// filled in here), optimiser, loader over `views`, schedule and resume point.
+void build_run(ContrastiveRun& r, const CLI::App& app, const ContrastiveOptions& o, method::ContrastiveModelOptions mo,
                std::shared_ptr<const data::SampleTransform> views);
 // Trains to the end (or --stop-epoch) and prints where the encoder is.
 // With several ranks, `step` must average the gradients before its SGD step

@@ -4,8 +4,9 @@
 //
 // State-dict names: the encoder's own (`conv1.weight`, `bn1.weight`,
 // `layer1.0.conv1.weight`, ...) and the reference's LinearClassifier names
-// `fc.weight`, `fc.bias`. (The encoder is built without heads, so there is
-// no `fc_002`-style name to clash with.)
+// `fc.weight`, `fc.bias`. (The encoder is the plain backbone, nn/resnet.h:
+// the pretraining heads, `fc_002` and the like, stay behind in the
+// pretraining model, advcl/pretrain/contrastive_model.h.)
 #pragma once
 #include <memory>
 #include <string>

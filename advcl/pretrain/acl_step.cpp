@@ -19,7 +19,7 @@ std::vector<Tensor> acl_attack_starts(const AclBatch& b, const AclStepOptions& o
   return {pgd_start(b.x1, p, key), pgd_start(b.x2, p, key2)};
 }
 
-AclStepResult acl_step(nn::ResNet18& model, nn::Sgd& sgd, const AclBatch& b, const std::vector<Tensor>& starts,
+AclStepResult acl_step(ContrastiveModel& model, nn::Sgd& sgd, const AclBatch& b, const std::vector<Tensor>& starts,
                        const AclStepOptions& opt, StepContext& ctx) {
   check_same_shape("acl_step", b.x1, b.x2);
   if (starts.size() != 2) fail("acl_step: ", starts.size(), " attack starts given, 2 needed (one per view)");
@@ -74,7 +74,7 @@ PretrainMethod acl_method() {
     acl.crop.scale_min = 0.1;  // the authors' RandomResizedCrop(scale=(1 - 0.9 * strength, 1)), strength 1
     return views::make_simclr_views(acl);
   };
-  m.step = [](nn::ResNet18& model, nn::Sgd& sgd, const PretrainBatch& b, const PretrainSettings& s,
+  m.step = [](ContrastiveModel& model, nn::Sgd& sgd, const PretrainBatch& b, const PretrainSettings& s,
               StepContext& ctx) {
     AclStepOptions opt;
     opt.epsilon = s.epsilon;

@@ -24,11 +24,11 @@
 #include <vector>
 
 #include "advcl/attacks/pgd.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/pretrain/method.h"
 #include "advcl/step/step_context.h"
 #include "advcl/step/step_values.h"
 #include "engine/tensor.h"
-#include "nn/resnet.h"
 #include "nn/sgd.h"
 
 namespace advcl::method {
@@ -78,7 +78,7 @@ std::vector<Tensor> acl_attack_starts(const AclBatch& batch, const AclStepOption
 // in training mode afterwards. Data parallel through `ctx`
 // (advcl/step/step_context.h): NT-Xent over the gathered global batch in the
 // attack and in training, gradients averaged before the SGD step.
-AclStepResult acl_step(nn::ResNet18& model, nn::Sgd& sgd, const AclBatch& batch, const std::vector<Tensor>& starts,
+AclStepResult acl_step(ContrastiveModel& model, nn::Sgd& sgd, const AclBatch& batch, const std::vector<Tensor>& starts,
                        const AclStepOptions& opt, StepContext& ctx = StepContext::one_process());
 
 // `advcl pretrain --method acl`: the views (two SimCLR draws with the

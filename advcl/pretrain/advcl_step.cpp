@@ -16,8 +16,8 @@ std::vector<Tensor> advcl_attack_starts(const Tensor& x_org, const AdvclStepOpti
   return {pgd_start(x_org, p, key), pgd_start(x_org, p, ce_key)};
 }
 
-AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& b, const std::vector<Tensor>& starts,
-                           const AdvclStepOptions& opt, StepContext& ctx) {
+AdvclStepResult advcl_step(ContrastiveModel& model, nn::Sgd& sgd, const AdvclBatch& b,
+                           const std::vector<Tensor>& starts, const AdvclStepOptions& opt, StepContext& ctx) {
   const bool with_ce = opt.pseudo_labels;
   if (with_ce && b.pseudo.empty()) fail("advcl_step: no pseudo-labels given");
   model.train();
@@ -105,7 +105,7 @@ PretrainMethod advcl_method() {
   m.bn_sets = kAdvclBnSetNames;
   m.pseudo_labels = [](const PretrainSettings& s) { return s.use_pseudo_labels; };
   m.views = [](const views::SimclrOptions& o) { return views::make_advcl_views(o); };
-  m.step = [](nn::ResNet18& model, nn::Sgd& sgd, const PretrainBatch& b, const PretrainSettings& s,
+  m.step = [](ContrastiveModel& model, nn::Sgd& sgd, const PretrainBatch& b, const PretrainSettings& s,
               StepContext& ctx) {
     AdvclStepOptions opt;
     opt.epsilon = s.epsilon;

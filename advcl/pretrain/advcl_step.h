@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "advcl/attacks/pgd.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/step/step_context.h"
 #include "engine/tensor.h"
-#include "nn/resnet.h"
 #include "nn/sgd.h"
 
 namespace advcl::method {
@@ -68,7 +68,7 @@ std::vector<Tensor> advcl_attack_starts(const Tensor& x_org, const AdvclStepOpti
 // Data parallel through `ctx` (advcl/step/step_context.h): SupCon over the
 // gathered global batch, the pseudo-label CE (a mean over this rank's images)
 // scaled by the rank's share, gradients averaged before the SGD step.
-AdvclStepResult advcl_step(nn::ResNet18& model, nn::Sgd& sgd, const AdvclBatch& batch,
+AdvclStepResult advcl_step(ContrastiveModel& model, nn::Sgd& sgd, const AdvclBatch& batch,
                            const std::vector<Tensor>& starts, const AdvclStepOptions& opt,
                            StepContext& ctx = StepContext::one_process());
 

@@ -17,6 +17,11 @@
 //   step      one training step on a batch: attack, loss, backward through
 //             the step context, SGD step; it returns the values to log.
 //
+// From bn_sets and pseudo_labels the run composes the method's model, a
+// ContrastiveModel (advcl/pretrain/contrastive_model.h): the plain backbone
+// with one BN statistic set per name, head_proj and, with pseudo-labels, one
+// classifier per granularity of the label file.
+//
 // Adding a method takes its step file, a function that returns its
 // PretrainMethod, and one line in builtin_methods() (method.cpp); a test can
 // also add one at run time with register_method(). docs/methods.md walks
@@ -28,12 +33,12 @@
 #include <string>
 #include <vector>
 
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/step/step_context.h"
 #include "advcl/step/step_values.h"
 #include "datasets/simclr_transform.h"
 #include "datasets/transforms.h"
 #include "engine/rng.h"
-#include "nn/resnet.h"
 #include "nn/sgd.h"
 
 namespace advcl::method {
@@ -65,7 +70,7 @@ struct PretrainMethod {
   // Whether this run trains pseudo-label heads (may depend on the settings: AdvCL's ablation).
   std::function<bool(const PretrainSettings&)> pseudo_labels;
   std::function<std::shared_ptr<const data::SampleTransform>(const views::SimclrOptions&)> views;
-  std::function<StepValues(nn::ResNet18& model, nn::Sgd& sgd, const PretrainBatch& batch,
+  std::function<StepValues(ContrastiveModel& model, nn::Sgd& sgd, const PretrainBatch& batch,
                            const PretrainSettings& settings, StepContext& ctx)>
       step;
 };

@@ -5,7 +5,7 @@
 
 namespace advcl::method {
 
-Tensor simclr_step(nn::ResNet18& model, nn::Sgd& sgd, const Tensor& x1, const Tensor& x2,
+Tensor simclr_step(ContrastiveModel& model, nn::Sgd& sgd, const Tensor& x1, const Tensor& x2,
                    const SimclrStepOptions& opt, StepContext& ctx) {
   check_same_shape("simclr_step", x1, x2);
   model.train();

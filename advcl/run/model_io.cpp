@@ -1,6 +1,7 @@
 #include "advcl/run/model_io.h"
 
 #include <sstream>
+#include <utility>
 
 #include "advcl/pretrain/advcl_step.h"
 #include "engine/parse_number.h"
@@ -9,28 +10,37 @@
 
 namespace advcl::cli {
 
-std::map<std::string, std::string> model_metadata(const nn::ResNetOptions& o) {
-  std::string ks;
-  for (int64_t k : o.pseudo_classes) ks += (ks.empty() ? "" : ",") + std::to_string(k);
-  return {{"model.width", std::to_string(o.width)},       {"model.in_channels", std::to_string(o.in_channels)},
-          {"model.bn_sets", std::to_string(o.num_bn_sets)}, {"model.heads", o.heads ? "1" : "0"},
-          {"model.pseudo_classes", ks},                     {"model.proj_dim", std::to_string(o.proj_dim)}};
-}
-
 namespace {
 
-// The model options in `metadata`, the metadata of file `checkpoint` (named in errors).
-nn::ResNetOptions options_in(const std::string& checkpoint, const std::map<std::string, std::string>& metadata) {
-  auto get = [&](const std::string& key) {
-    auto it = metadata.find(key);
-    if (it == metadata.end())
-      fail(checkpoint, ": no '", key, "' in the metadata; was it written by `advcl pretrain` or `advcl simclr`?");
-    return it->second;
-  };
+// The model.* entries. Every checkpoint advcl has written carries these same
+// keys, so a file reads the same whichever version wrote it.
+std::map<std::string, std::string> entries(const nn::ResNetOptions& backbone, bool heads, int64_t proj_dim,
+                                           const std::vector<int64_t>& pseudo_classes) {
+  std::string ks;
+  for (int64_t k : pseudo_classes) ks += (ks.empty() ? "" : ",") + std::to_string(k);
+  return {{"model.width", std::to_string(backbone.width)},
+          {"model.in_channels", std::to_string(backbone.in_channels)},
+          {"model.bn_sets", std::to_string(backbone.num_bn_sets)},
+          {"model.heads", heads ? "1" : "0"},
+          {"model.pseudo_classes", ks},
+          {"model.proj_dim", std::to_string(proj_dim)}};
+}
+
+// The entry `key` of `metadata`, the metadata of file `checkpoint` (named in errors).
+std::string entry(const std::string& checkpoint, const std::map<std::string, std::string>& metadata,
+                  const std::string& key) {
+  auto it = metadata.find(key);
+  if (it == metadata.end())
+    fail(checkpoint, ": no '", key, "' in the metadata; was it written by `advcl pretrain` or `advcl simclr`?");
+  return it->second;
+}
+
+// The backbone described by `metadata`, the metadata of file `checkpoint`.
+nn::ResNetOptions backbone_in(const std::string& checkpoint, const std::map<std::string, std::string>& metadata) {
   // Integers with an error naming the file and key (not a bare "stoll"), in a
   // range the model can be built with.
   auto get_int = [&](const std::string& key, int64_t lo, int64_t hi) {
-    int64_t v = metadata_int(checkpoint, key, get(key));
+    int64_t v = metadata_int(checkpoint, key, entry(checkpoint, metadata, key));
     if (v < lo || v > hi) fail(checkpoint, ": metadata '", key, "' is ", v, ", outside [", lo, ", ", hi, "]");
     return v;
   };
@@ -38,24 +48,28 @@ nn::ResNetOptions options_in(const std::string& checkpoint, const std::map<std::
   o.width = get_int("model.width", 1, 4096);
   o.in_channels = get_int("model.in_channels", 1, 4);
   o.num_bn_sets = static_cast<int>(get_int("model.bn_sets", 1, 64));
-  o.heads = get("model.heads") == "1";
-  o.proj_dim = get_int("model.proj_dim", 1, 1 << 20);
-  o.pseudo_classes.clear();
-  std::stringstream ks(get("model.pseudo_classes"));
-  for (std::string k; std::getline(ks, k, ',');)
-    if (!k.empty()) o.pseudo_classes.push_back(metadata_int(checkpoint, "model.pseudo_classes", k));
   return o;
 }
 
 }  // namespace
 
+std::map<std::string, std::string> model_metadata(const method::ContrastiveModelOptions& o) {
+  return entries(o.backbone, true, o.proj_dim, o.pseudo_classes);
+}
+
+std::map<std::string, std::string> encoder_metadata(const nn::ResNetOptions& o) {
+  // model.proj_dim has no head to describe here; it keeps the default, as in
+  // every earlier file of a model without heads, whose readers require the key.
+  return entries(o, false, method::ContrastiveModelOptions{}.proj_dim, {});
+}
+
 nn::ResNetOptions model_options_from(const std::string& checkpoint) {
-  return options_in(checkpoint, load_safetensors(checkpoint).metadata);
+  return backbone_in(checkpoint, load_safetensors(checkpoint).metadata);
 }
 
 std::vector<std::string> bn_set_names_from(const std::string& checkpoint) {
   SafetensorsFile f = load_safetensors(checkpoint);
-  const int sets = options_in(checkpoint, f.metadata).num_bn_sets;
+  const int sets = backbone_in(checkpoint, f.metadata).num_bn_sets;
   std::vector<std::string> names;
   auto it = f.metadata.find("model.bn_set_names");
   if (it != f.metadata.end()) {
@@ -75,8 +89,6 @@ std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn
   nn::ResNetOptions file_opts = model_options_from(checkpoint);
   nn::ResNetOptions o = file_opts;
   o.num_bn_sets = 1;
-  o.heads = false;
-  o.pseudo_classes.clear();
   o.bn_sync = std::move(bn_sync);
   auto model = std::make_unique<nn::ResNet18>(o);
   nn::LoadOptions lo;
@@ -102,7 +114,7 @@ constexpr const char* kClassesKey = "finetune.classes";
 }
 
 std::map<std::string, std::string> finetune_metadata(FinetuneModel& model) {
-  std::map<std::string, std::string> m = cli::model_metadata(model.encoder().options());
+  std::map<std::string, std::string> m = cli::encoder_metadata(model.encoder().options());
   m[kClassesKey] = std::to_string(model.num_classes());
   return m;
 }
@@ -113,10 +125,11 @@ std::unique_ptr<FinetuneModel> load_finetuned(const std::string& checkpoint) {
   if (it == f.metadata.end())
     fail(checkpoint, ": no classifier in this checkpoint (no '", kClassesKey,
          "' in its metadata); evaluate a checkpoint written by `advcl finetune`");
-  nn::ResNetOptions o = cli::model_options_from(checkpoint);
-  if (o.num_bn_sets != 1 || o.heads)
+  nn::ResNetOptions o = cli::backbone_in(checkpoint, f.metadata);
+  const bool heads = cli::entry(checkpoint, f.metadata, "model.heads") == "1";
+  if (o.num_bn_sets != 1 || heads)
     fail(checkpoint, ": a finetuned model has one BN set and no heads; this file says ", o.num_bn_sets,
-         " sets, heads ", o.heads ? "on" : "off");
+         " sets, heads ", heads ? "on" : "off");
   const int64_t classes = metadata_int(checkpoint, kClassesKey, it->second);
   if (classes < 2) fail(checkpoint, ": metadata '", kClassesKey, "' is ", classes, "; a classifier needs 2 or more classes");
   auto model = std::make_unique<FinetuneModel>(std::make_unique<nn::ResNet18>(o), classes, 0);

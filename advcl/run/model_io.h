@@ -8,13 +8,19 @@
 #include <vector>
 
 #include "advcl/finetune/finetune_model.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "nn/resnet.h"
 
 namespace advcl::cli {
 
-// Metadata entries describing the model: width, in_channels, bn_sets, heads, pseudo_classes.
-std::map<std::string, std::string> model_metadata(const nn::ResNetOptions& o);
-// The options stored in a checkpoint's metadata (error naming the file if absent).
+// Metadata entries describing a pretraining stage's model: the backbone
+// (model.width, model.in_channels, model.bn_sets) and its heads
+// (model.heads = 1, model.proj_dim, model.pseudo_classes).
+std::map<std::string, std::string> model_metadata(const method::ContrastiveModelOptions& o);
+// The same entries for a bare encoder (a finetuned model's, an exported one):
+// model.heads = 0 and no pseudo-label classes.
+std::map<std::string, std::string> encoder_metadata(const nn::ResNetOptions& o);
+// The backbone a checkpoint's metadata describes (error naming the file if absent).
 nn::ResNetOptions model_options_from(const std::string& checkpoint);
 // The names of a checkpoint's BN statistic sets, in bn_list order: those its
 // pretraining method declared (metadata model.bn_set_names); for a file

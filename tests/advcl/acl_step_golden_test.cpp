@@ -25,19 +25,19 @@ class AclStepGolden : public ::testing::Test {
   Tensor t(const std::string& name) const { return golden().tensor(name); }
 
   struct Run {
-    std::unique_ptr<nn::ResNet18> model;
+    std::unique_ptr<method::ContrastiveModel> model;
     method::AclStepResult result;
   };
 
   // The golden's model and optimiser (width 3, float64, SGD lr 0.1, momentum
   // 0.9, weight decay 1e-4), one step with `opt`.
   Run step(const method::AclStepOptions& opt) const {
-    nn::ResNetOptions mo;
-    mo.width = 3;
-    mo.num_bn_sets = 2;        // normal, pgd
-    mo.pseudo_classes.clear();  // ACL trains no pseudo-label heads
+    method::ContrastiveModelOptions mo;
+    mo.backbone.width = 3;
+    mo.backbone.num_bn_sets = 2;  // normal, pgd
+    mo.pseudo_classes.clear();    // ACL trains no pseudo-label heads
     Run run;
-    run.model = std::make_unique<nn::ResNet18>(mo);
+    run.model = std::make_unique<method::ContrastiveModel>(mo);
     run.model->to(DType::Float64);
     nn::load_state_dict(*run.model, golden().with_prefix("init."));
     nn::Sgd sgd(run.model->named_parameters(), {0.1, 0.9, 1e-4});
@@ -47,7 +47,7 @@ class AclStepGolden : public ::testing::Test {
 
   // How many state entries (weights, running statistics, counters) match the
   // golden's after the step, and how many there are.
-  std::pair<int, int> matching_state(nn::ResNet18& model, bool report) const {
+  std::pair<int, int> matching_state(method::ContrastiveModel& model, bool report) const {
     int matched = 0, total = 0;
     for (const nn::NamedTensor& entry : model.state_dict()) {
       Tensor want = t("final." + entry.name);

@@ -89,9 +89,9 @@ struct Ours {
 // `iterations` attack iterations from `starts`, under autocast when bf16.
 Ours run_ours(const std::vector<Tensor>& starts, int iterations, bool bf16) {
   const GoldenFile& f = fp32_golden();
-  nn::ResNetOptions mo;
-  mo.width = 3;
-  nn::ResNet18 model(mo);
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 3;
+  method::ContrastiveModel model(mo);
   nn::load_state_dict(model, f.with_prefix("init."));
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
   method::AdvclBatch batch{f32(G(f, "x1")), f32(G(f, "x2")), f32(G(f, "x_org")), {}};

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "advcl/pretrain/advcl_step.h"
 #include "advcl/cli/commands.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/run/export_names.h"
 #include "advcl/run/model_io.h"
 #include "engine/autograd.h"
@@ -27,19 +28,19 @@ namespace {
 
 constexpr int64_t kWidth = 2;
 
-nn::ResNetOptions source_options() {
-  nn::ResNetOptions o;
-  o.width = kWidth;
-  o.in_channels = 3;
-  o.num_bn_sets = 3;
+method::ContrastiveModelOptions source_options() {
+  method::ContrastiveModelOptions o;
+  o.backbone.width = kWidth;
+  o.backbone.in_channels = 3;
+  o.backbone.num_bn_sets = 3;
+  o.backbone.seed = 11;
   o.pseudo_classes = {2, 10};
-  o.seed = 11;
   return o;
 }
 
 // Every BN tensor random (variances positive), so that each set gives
 // different features and a wrong set cannot pass.
-void randomise_bn(nn::ResNet18& model) {
+void randomise_bn(method::ContrastiveModel& model) {
   uint32_t step = 0;
   for (const nn::NamedTensor& t : model.state_dict()) {
     if (t.name.find("bn") == std::string::npos || t.tensor.dtype() != DType::Float32) continue;
@@ -68,7 +69,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 class Export : public ::testing::Test {
  protected:
   void SetUp() override {
-    source = std::make_unique<nn::ResNet18>(source_options());
+    source = std::make_unique<method::ContrastiveModel>(source_options());
     randomise_bn(*source);
     source->eval();
     nn::CheckpointInfo info;
@@ -81,7 +82,7 @@ class Export : public ::testing::Test {
     return source->features(x, set);
   }
   TempDir t;
-  std::unique_ptr<nn::ResNet18> source;
+  std::unique_ptr<method::ContrastiveModel> source;
   Tensor x;
 };
 

@@ -7,21 +7,22 @@
 #include <fstream>
 #include <sstream>
 
-#include "advcl/pretrain/advcl_step.h"
 #include "advcl/cli/commands.h"
 #include "advcl/cli/common_options.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "advcl/run/finetune_results.h"
 #include "advcl/run/json_out.h"
 #include "advcl/run/model_io.h"
 #include "advcl/run/run_dir.h"
+#include "datasets/batch_loader.h"
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/counters.h"
 #include "engine/cpu_features.h"
 #include "engine/safetensors.h"
-#include "nn/checkpoint.h"
-#include "datasets/batch_loader.h"
 #include "nn/batch_norm.h"
+#include "nn/checkpoint.h"
 #include "tests/datasets/dataset_test_util.h"
 
 using namespace advcl;
@@ -35,12 +36,12 @@ namespace {
 // those of the training images (as pretraining leaves them), so that the
 // frozen features are centred and a linear probe learns in a few steps.
 void write_pretrained(const std::string& path, const std::string& data, const std::string& format, int64_t width = 4) {
-  nn::ResNetOptions mo;
-  mo.width = width;
-  mo.in_channels = 1;
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = width;
+  mo.backbone.in_channels = 1;
+  mo.backbone.seed = 7;
   mo.pseudo_classes = {2, 10};
-  mo.seed = 7;
-  nn::ResNet18 model(mo);
+  method::ContrastiveModel model(mo);
   cli::DataOptions d;
   d.data = data;
   d.format = format;

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <fstream>
 
-#include "advcl/pretrain/advcl_step.h"
 #include "advcl/attacks/evaluate.h"
 #include "advcl/finetune/finetune.h"
+#include "advcl/pretrain/advcl_step.h"
 #include "advcl/pretrain/losses.h"
 #include "advcl/pretrain/simclr_step.h"
 #include "advcl/run/train_loop.h"
@@ -89,10 +89,10 @@ TEST(HostSync, CrossEntropyMeanOverLabelsCountedOnTheDevice) {
 }
 
 TEST(HostSync, AdvclStepMakesNoHostRoundTrip) {
-  nn::ResNetOptions mo;
-  mo.width = 2;
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 2;
   mo.pseudo_classes = {2, 3};
-  nn::ResNet18 model(mo);
+  method::ContrastiveModel model(mo);
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
   method::AdvclStepOptions opt;
   opt.iterations = 2;
@@ -109,11 +109,11 @@ TEST(HostSync, AdvclStepMakesNoHostRoundTrip) {
 }
 
 TEST(HostSync, SimclrStepMakesNoHostRoundTrip) {
-  nn::ResNetOptions mo;
-  mo.width = 2;
-  mo.num_bn_sets = 1;
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 2;
+  mo.backbone.num_bn_sets = 1;
   mo.pseudo_classes.clear();
-  nn::ResNet18 model(mo);
+  method::ContrastiveModel model(mo);
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
   method::SimclrStepOptions opt;
   Tensor loss;

@@ -31,8 +31,8 @@ method::PretrainMethod plain_contrastive() {
   m.bn_sets = {"clean"};
   m.pseudo_labels = [](const method::PretrainSettings&) { return false; };
   m.views = [](const views::SimclrOptions& o) { return views::make_simclr_views(o); };
-  m.step = [](nn::ResNet18& model, nn::Sgd& sgd, const method::PretrainBatch& b, const method::PretrainSettings& s,
-              method::StepContext& ctx) {
+  m.step = [](method::ContrastiveModel& model, nn::Sgd& sgd, const method::PretrainBatch& b,
+              const method::PretrainSettings& s, method::StepContext& ctx) {
     method::SimclrStepOptions opt;
     opt.temperature = s.temperature;
     return method::StepValues{{"loss", method::simclr_step(model, sgd, b.views.at(0), b.views.at(1), opt, ctx)}};

@@ -28,9 +28,9 @@ TEST(AdvclStepGolden, MatchesPyTorchReferenceStep) {
   const testing_util::GoldenFile& f = testing_util::GoldenFile::load("tests/golden/advcl_step_golden.safetensors");
   auto t = [&](const std::string& name) { return f.tensor(name); };
 
-  nn::ResNetOptions mo;
-  mo.width = 3;
-  nn::ResNet18 model(mo);
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 3;
+  method::ContrastiveModel model(mo);
   model.to(DType::Float64);
   nn::load_state_dict(model, f.with_prefix("init."));
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});

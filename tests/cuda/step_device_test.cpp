@@ -4,15 +4,16 @@
 // Skips without a GPU.
 #include <gtest/gtest.h>
 
-#include "advcl/pretrain/advcl_step.h"
 #include "advcl/finetune/finetune.h"
+#include "advcl/pretrain/advcl_step.h"
+#include "advcl/pretrain/contrastive_model.h"
 #include "cuda/pinned_upload.h"
 #include "cuda/runtime.h"
 #include "datasets/batch_loader.h"
 #include "engine/counters.h"
 #include "engine/ops.h"
-#include "tests/tiny_data.h"
 #include "tests/cuda/gpu_test_util.h"
+#include "tests/tiny_data.h"
 
 using namespace advcl;
 
@@ -33,10 +34,10 @@ Tensor host_labels(int64_t n, int64_t classes, uint32_t s, uint32_t head) {
 TEST(StepOnDevice, AdvclStepAfterTheFirstAllocatesNothingAndReadsNothing) {
   REQUIRE_GPU();
   cuda::set_current_device(0);
-  nn::ResNetOptions mo;
-  mo.width = 8;
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 8;
   mo.pseudo_classes = {2, 10};
-  nn::ResNet18 model(mo);
+  method::ContrastiveModel model(mo);
   model.to(kGpu);
   nn::Sgd sgd(model.named_parameters(), {0.1, 0.9, 1e-4});
   method::AdvclStepOptions opt;

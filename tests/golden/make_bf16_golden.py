@@ -17,7 +17,7 @@ safetensors package is not needed):
     python3 tests/golden/make_bf16_golden.py
 
 writes tests/golden/bf16_golden.safetensors, read by
-tests/nn/bf16_golden_test.cpp.
+tests/advcl/contrastive_model_bf16_golden_test.cpp.
 
 PyTorch's autocast and ours agree on what runs in bf16 (convolutions and
 linear layers, bf16 operands rounded to nearest even, float32 sums) but not

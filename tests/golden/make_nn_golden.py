@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Golden values for nn/: two SGD training steps of the reference-shaped AdvCL
-ResNet-18, computed with PyTorch.
+"""Golden values for nn/ and the pretraining model composed on it
+(advcl/pretrain/contrastive_model.h): two SGD training steps of the
+reference-shaped AdvCL ResNet-18, computed with PyTorch.
 
 Regenerate (needs torch and safetensors; nothing in the build or the tests
 needs PyTorch):
 
     python3 tests/golden/make_nn_golden.py
 
-writes tests/golden/nn_golden.safetensors, read by tests/nn/golden_test.cpp.
+writes tests/golden/nn_golden.safetensors, read by
+tests/advcl/contrastive_model_golden_test.cpp.
 
-The model here is written independently of nn/ in plain PyTorch, shaped and
+The model here is written independently of ours in plain PyTorch, shaped and
 named as the reference's pretraining model (`conv1`, `bn1.bn_list.{i}.*`,
 `layerN.M.downsample.conv/bn`, `fc_002..fc_500`, `head_proj.{0,1,3}`) at
 width 3 (channels 3, 6, 12, 24: sizes that are not powers of two) on 3x16x16

@@ -6,26 +6,27 @@
 #include <gtest/gtest.h>
 
 #include "advcl/pretrain/advcl_step.h"
+#include "advcl/pretrain/contrastive_model.h"
+#include "engine/ops.h"
+#include "mpi_test_util.h"
 #include "nn/parallel/all_gather.h"
 #include "nn/parallel/consistency.h"
 #include "nn/parallel/gradient_reducer.h"
 #include "nn/parallel/gradient_sync.h"
 #include "nn/parallel/sync_batch_norm.h"
-#include "engine/ops.h"
-#include "mpi_test_util.h"
 
 using namespace advcl;
 using advcl::test::shard;
 
 namespace {
 
-nn::ResNetOptions tiny_resnet(std::shared_ptr<const nn::BatchNormSync> sync) {
-  nn::ResNetOptions mo;
-  mo.width = 2;
+method::ContrastiveModelOptions tiny_resnet(std::shared_ptr<const nn::BatchNormSync> sync) {
+  method::ContrastiveModelOptions mo;
+  mo.backbone.width = 2;
+  mo.backbone.seed = 4;
+  mo.backbone.bn_sync = std::move(sync);
   mo.proj_dim = 8;
   mo.pseudo_classes = {2, 3};
-  mo.seed = 4;
-  mo.bn_sync = std::move(sync);
   return mo;
 }
 
@@ -37,7 +38,7 @@ TEST(DataParallel, AdvclStepMatchesOneRank) {
   dist::Communicator& comm = dist::world();
   const int64_t B = 5;
   auto mine = shard(B, comm.rank(), comm.size());
-  nn::ResNet18 one(tiny_resnet(nullptr)), many(tiny_resnet(dist::make_batch_norm_sync()));
+  method::ContrastiveModel one(tiny_resnet(nullptr)), many(tiny_resnet(dist::make_batch_norm_sync()));
   one.to(DType::Float64);
   many.to(DType::Float64);
   nn::Sgd sgd_one(one.named_parameters(), {0.1, 0.9, 1e-4}), sgd_many(many.named_parameters(), {0.1, 0.9, 1e-4});

@@ -19,13 +19,13 @@ TEST(NnModule, OrderKindsAndModes) {
   EXPECT_EQ(s[1].name, "bn1.bn_list.0.weight");
   EXPECT_EQ(s[3].name, "bn1.bn_list.0.running_mean");
   EXPECT_EQ(s[3].kind, TensorKind::Buffer);
-  EXPECT_EQ(s.back().name, "head_proj.3.bias");
+  EXPECT_EQ(s.back().name, "layer4.1.bn2.bn_list.1.num_batches_tracked");
   EXPECT_TRUE(m.blocks[3]->bn2.is_training());
   m.eval();
   EXPECT_FALSE(m.blocks[3]->bn2.is_training());
-  EXPECT_FALSE(m.head_proj->bn1.is_training());
+  EXPECT_FALSE(m.blocks[7]->bn2.set(1).is_training());
   m.train();
-  EXPECT_TRUE(m.head_proj->bn1.set(0).is_training());
+  EXPECT_TRUE(m.blocks[7]->bn2.set(1).is_training());
   for (const NamedTensor& p : m.named_parameters()) EXPECT_TRUE(p.tensor.requires_grad()) << p.name;
 }
 

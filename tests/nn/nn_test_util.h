@@ -2,7 +2,10 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/ops/random.h"
@@ -20,6 +23,30 @@ inline constexpr int kBnNormal = 0, kBnPgd = 1, kBnPgdCe = 2;
 inline Tensor rand_tensor(const Shape& shape, uint32_t tag, double lo = -1, double hi = 1,
                           DType dtype = DType::Float64) {
   return ops::rand_uniform(shape, RngKey{1234, static_cast<uint32_t>(RngPurpose::Test), tag, 0}, lo, hi, dtype);
+}
+
+// tests/nn/reference_state_dict_keys.txt: "name (d0, d1, ...)" per line, a
+// copy of the reference's pretraining state dict (width 64) without
+// `module.`, head_pred and head_ce: the backbone's names, then the heads'.
+inline std::vector<std::pair<std::string, Shape>> reference_keys() {
+  std::string path = testing_util::source_path("tests/nn/reference_state_dict_keys.txt");
+  std::ifstream in(path);
+  if (!in) fail(testing_util::missing_file_message(path));
+  std::vector<std::pair<std::string, Shape>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    size_t sp = line.find(' ');
+    std::string name = line.substr(0, sp), dims = line.substr(sp + 1);
+    Shape shape;
+    for (char& c : dims)
+      if (c == '(' || c == ')' || c == ',') c = ' ';
+    std::istringstream ds(dims);
+    int64_t d;
+    while (ds >> d) shape.push_back(d);
+    out.emplace_back(name, shape);
+  }
+  return out;
 }
 
 // Every tensor of `a`'s state dict equals (bit for bit) `b`'s under the same name.

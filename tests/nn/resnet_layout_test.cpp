@@ -53,8 +53,7 @@ Pass run(nn::ActivationLayout layout, const Tensor& images, const Tensor& up) {
   Tensor x = images.clone().set_requires_grad();
   Tensor f = net.features(x, nn::BnSets{0, 2});
   std::vector<Tensor> leaves{x};
-  for (const nn::NamedTensor& p : net.named_parameters())
-    if (p.name.rfind("fc_", 0) != 0 && p.name.rfind("head_proj", 0) != 0) leaves.push_back(p.tensor);
+  for (const nn::NamedTensor& p : net.named_parameters()) leaves.push_back(p.tensor);
   std::vector<Tensor> g = grad(f, leaves, up);
   return {f, g[0], std::vector<Tensor>(g.begin() + 1, g.end())};
 }

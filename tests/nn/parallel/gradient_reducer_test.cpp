@@ -6,9 +6,9 @@
 #include <map>
 #include <numeric>
 
+#include "engine/ops.h"
 #include "nn/parallel/gradient_reducer.h"
 #include "nn/parallel/nccl_all_reduce.h"
-#include "engine/ops.h"
 #include "nn/resnet.h"
 
 using namespace advcl;
@@ -142,10 +142,17 @@ TEST(GradientReducer, LayoutDigitsFitTheTransportsExactIntegers) {
 // a rank with another parameter list (one head fewer, or the same sizes in
 // another order) is caught.
 TEST(GradientReducer, LayoutCheckIsExactInFloat32AtResNet18BucketSizes) {
-  auto bucket_sizes = [](const nn::ResNetOptions& o) {
-    nn::ResNet18 model(o);
+  // The parameter sizes of AdvCL's pretraining model (advcl/pretrain/
+  // contrastive_model.h), in its order: the backbone's, then
+  // fc_k (weight, bias) per pseudo-label granularity k, then head_proj's
+  // 0.weight, 0.bias, 1.weight, 1.bias, 3.weight, 3.bias.
+  auto bucket_sizes = [](const std::vector<int64_t>& pseudo_classes) {
+    nn::ResNet18 backbone;
+    const int64_t d = backbone.feature_dim();
     std::vector<int64_t> numels;
-    for (const auto& p : model.named_parameters()) numels.push_back(p.tensor.numel());
+    for (const auto& p : backbone.named_parameters()) numels.push_back(p.tensor.numel());
+    for (int64_t k : pseudo_classes) numels.insert(numels.end(), {d * k, k});
+    numels.insert(numels.end(), {d * d, d, d, d, 128 * d, 128});
     std::vector<std::vector<int64_t>> sizes;
     for (const auto& b : dist::plan_buckets(numels, dist::GradientReducer::kDefaultBucketBytes / 4)) {
       sizes.emplace_back();
@@ -154,13 +161,11 @@ TEST(GradientReducer, LayoutCheckIsExactInFloat32AtResNet18BucketSizes) {
     return sizes;
   };
   auto total = [](const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); };
-  std::vector<std::vector<int64_t>> advcl = bucket_sizes({});
+  std::vector<std::vector<int64_t>> advcl = bucket_sizes({2, 10, 50, 100, 500});
   ASSERT_EQ(advcl.size(), 2u);
   EXPECT_EQ(total(advcl[0]), 5530902);
   EXPECT_EQ(total(advcl[1]), 6326080);
-  nn::ResNetOptions four_heads;
-  four_heads.pseudo_classes = {2, 10, 50, 100};
-  std::vector<std::vector<int64_t>> other = bucket_sizes(four_heads);
+  std::vector<std::vector<int64_t>> other = bucket_sizes({2, 10, 50, 100});
   ASSERT_EQ(other.size(), advcl.size());
   EXPECT_NE(other[0], advcl[0]);  // the heads' bucket (the last parameters) differs
 

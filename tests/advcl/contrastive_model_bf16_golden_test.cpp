@@ -1,7 +1,7 @@
-// One training step of ResNet-18 (the nn golden's model and loss at width 4,
-// 32x32 images, 16 per view) under bf16 autocast against PyTorch's
-// torch.autocast("cpu", dtype=torch.bfloat16) from the same weights and inputs
-// (tests/golden/make_bf16_golden.py).
+// One training step of ResNet-18 with AdvCL's heads (the nn golden's model and
+// loss at width 4, 32x32 images, 16 per view) under bf16 autocast against
+// PyTorch's torch.autocast("cpu", dtype=torch.bfloat16) from the same weights
+// and inputs (tests/golden/make_bf16_golden.py).
 //
 // The two autocasts run the same ops in bf16, but PyTorch also stores the
 // activations in bf16 (ours stay float32), so they agree to bf16's resolution,
@@ -21,14 +21,14 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "advcl/pretrain/contrastive_model.h"
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
-#include "tests/nn/nn_test_util.h"
-#include "nn/resnet.h"
 #include "nn/sgd.h"
 #include "tests/golden_util.h"
+#include "tests/nn/nn_test_util.h"
 
 using namespace advcl;
 using namespace advcl::nn;
@@ -51,13 +51,13 @@ struct StepResult {
   std::map<std::string, Tensor> grads;
 };
 
-// The step of make_nn_golden.py (and tests/nn/golden_test.cpp), in float32,
-// with autocast on or off.
+// The step of make_nn_golden.py (and contrastive_model_golden_test.cpp), in
+// float32, with autocast on or off.
 StepResult run_step(bool bf16) {
   const GoldenFile& f = bf16_golden();
-  ResNetOptions o;
-  o.width = std::stoll(f.metadata("width"));
-  ResNet18 model(o);
+  method::ContrastiveModelOptions o;
+  o.backbone.width = std::stoll(f.metadata("width"));
+  method::ContrastiveModel model(o);
   load_state_dict(model, f.with_prefix("init."), {}, "bf16_golden init.*");
   model.train();
   const int64_t kB = std::stoll(f.metadata("batch_per_view"));

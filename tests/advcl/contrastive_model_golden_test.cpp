@@ -1,4 +1,5 @@
-// Two SGD steps of the AdvCL ResNet-18 against PyTorch
+// Two SGD steps of the AdvCL ResNet-18 (the backbone and its heads,
+// advcl/pretrain/contrastive_model.h) against PyTorch
 // (tests/golden/nn_golden.safetensors, made by tests/golden/make_nn_golden.py:
 // width 3, two views of 4 images 3x16x16, view A with BN set `normal`, view B
 // with `pgd`, each a separate forward call in PyTorch, one joint per-view call
@@ -25,16 +26,18 @@
 #include <cmath>
 #include <map>
 
+#include "advcl/pretrain/contrastive_model.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
-#include "tests/nn/nn_test_util.h"
-#include "nn/resnet.h"
 #include "nn/sgd.h"
 #include "tests/golden_util.h"
+#include "tests/nn/nn_test_util.h"
 
 using namespace advcl;
 using namespace advcl::nn;
+using method::ContrastiveModel;
+using method::ContrastiveModelOptions;
 using nn_test::kBnNormal;
 using nn_test::kBnPgd;
 using nn_test::kBnPgdCe;
@@ -49,9 +52,9 @@ const std::vector<int64_t> kPseudo = {2, 10, 50, 100, 500};
 const testing_util::GoldenFile& golden() { return testing_util::GoldenFile::load(kFile); }
 Tensor G(const std::string& name) { return golden().tensor(name); }
 
-ResNetOptions golden_options() {
-  ResNetOptions o;
-  o.width = std::stoll(golden().metadata("width"));
+ContrastiveModelOptions golden_options() {
+  ContrastiveModelOptions o;
+  o.backbone.width = std::stoll(golden().metadata("width"));
   return o;
 }
 
@@ -69,7 +72,7 @@ ResNetOptions golden_options() {
 }
 
 // One training step as the golden script's: returns the loss.
-Tensor step_loss(ResNet18& model, const Tensor& x, DType dtype) {
+Tensor step_loss(ContrastiveModel& model, const Tensor& x, DType dtype) {
   Tensor feat = model.features(x.to(dtype), {kBnNormal, kBnPgd});
   Tensor proj = model.project(feat, 2);
   Tensor pa = ops::slice(proj, 0, kB), pb = ops::slice(proj, kB, 2 * kB);
@@ -85,7 +88,7 @@ Tensor step_loss(ResNet18& model, const Tensor& x, DType dtype) {
 }
 
 void run_golden(DType dtype, Tolerance tol, double zero_floor) {
-  ResNet18 model(golden_options());
+  ContrastiveModel model(golden_options());
   model.to(dtype);
   load_state_dict(model, golden().with_prefix("init."), {}, kFile + " init.*");
   SgdOptions so;
