@@ -27,21 +27,17 @@
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
 #include "nn/sgd.h"
+#include "tests/advcl/golden_step_loss.h"
 #include "tests/golden_util.h"
-#include "tests/nn/nn_test_util.h"
 
 using namespace advcl;
 using namespace advcl::nn;
-using nn_test::kBnNormal;
-using nn_test::kBnPgd;
-using nn_test::kBnPgdCe;
 
 namespace {
 
 constexpr double kLossTol = 1e-2;
 constexpr double kGapFactor = 3.0;
 constexpr double kWeightFloor = 1e-2;
-const std::vector<int64_t> kPseudo = {2, 10, 50, 100, 500};
 
 using testing_util::GoldenFile;
 const GoldenFile& bf16_golden() { return GoldenFile::load("tests/golden/bf16_golden.safetensors"); }
@@ -65,18 +61,7 @@ StepResult run_step(bool bf16) {
   Tensor loss;
   {
     autocast::AutocastGuard precision(bf16);
-    Tensor feat = model.features(x, {kBnNormal, kBnPgd});
-    Tensor proj = model.project(feat, 2);
-    Tensor pa = ops::slice(proj, 0, kB), pb = ops::slice(proj, kB, 2 * kB);
-    Tensor agree = ops::mean(ops::sum(ops::mul(pa, pb), 1));
-    std::vector<Tensor> logits = model.pseudo_logits(ops::slice(feat, kB, 2 * kB));
-    Tensor ce;
-    for (size_t k = 0; k < kPseudo.size(); ++k) {
-      Tensor l = ops::cross_entropy(logits[k], f.tensor("labels." + std::to_string(kPseudo[k])));
-      ce = ce.defined() ? ops::add(ce, l) : l;
-    }
-    double w = std::stod(f.metadata("ce_weight"));
-    loss = ops::add(ops::neg(agree), ops::mul(ce, w / static_cast<double>(kPseudo.size())));
+    loss = testing_util::golden_step_loss(model, x, kB, f);
   }
   backward(loss);  // outside the guard: each op's backward follows its forward
   StepResult r;

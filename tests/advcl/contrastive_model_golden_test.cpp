@@ -31,6 +31,7 @@
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
 #include "nn/sgd.h"
+#include "tests/advcl/golden_step_loss.h"
 #include "tests/golden_util.h"
 #include "tests/nn/nn_test_util.h"
 
@@ -40,14 +41,12 @@ using method::ContrastiveModel;
 using method::ContrastiveModelOptions;
 using nn_test::kBnNormal;
 using nn_test::kBnPgd;
-using nn_test::kBnPgdCe;
 using testing_util::Tolerance;
 
 namespace {
 
 const std::string kFile = "tests/golden/nn_golden.safetensors";
 const int64_t kB = 4;
-const std::vector<int64_t> kPseudo = {2, 10, 50, 100, 500};
 
 const testing_util::GoldenFile& golden() { return testing_util::GoldenFile::load(kFile); }
 Tensor G(const std::string& name) { return golden().tensor(name); }
@@ -71,22 +70,6 @@ ContrastiveModelOptions golden_options() {
                                        << ") but ours reaches " << got_max << " (allowed " << zero_floor << ")";
 }
 
-// One training step as the golden script's: returns the loss.
-Tensor step_loss(ContrastiveModel& model, const Tensor& x, DType dtype) {
-  Tensor feat = model.features(x.to(dtype), {kBnNormal, kBnPgd});
-  Tensor proj = model.project(feat, 2);
-  Tensor pa = ops::slice(proj, 0, kB), pb = ops::slice(proj, kB, 2 * kB);
-  Tensor agree = ops::mean(ops::sum(ops::mul(pa, pb), 1));
-  std::vector<Tensor> logits = model.pseudo_logits(ops::slice(feat, kB, 2 * kB));
-  Tensor ce;
-  for (size_t k = 0; k < kPseudo.size(); ++k) {
-    Tensor l = ops::cross_entropy(logits[k], G("labels." + std::to_string(kPseudo[k])));
-    ce = ce.defined() ? ops::add(ce, l) : l;
-  }
-  double ce_weight = std::stod(golden().metadata("ce_weight"));
-  return ops::add(ops::neg(agree), ops::mul(ce, ce_weight / static_cast<double>(kPseudo.size())));
-}
-
 void run_golden(DType dtype, Tolerance tol, double zero_floor) {
   ContrastiveModel model(golden_options());
   model.to(dtype);
@@ -100,7 +83,7 @@ void run_golden(DType dtype, Tolerance tol, double zero_floor) {
   Tensor x = G("x");
   for (int step = 1; step <= 2; ++step) {
     sgd.zero_grad();
-    Tensor loss = step_loss(model, x, dtype);
+    Tensor loss = testing_util::golden_step_loss(model, x.to(dtype), kB, golden());
     std::string s = "step" + std::to_string(step);
     EXPECT_TRUE(testing_util::close(s + ".loss", loss, G(s + ".loss"), tol));
     backward(loss);

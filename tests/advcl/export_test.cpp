@@ -20,8 +20,10 @@
 #include "nn/checkpoint.h"
 #include "nn/resnet.h"
 #include "tests/datasets/dataset_test_util.h"
+#include "tests/tensor_compare.h"
 
 using namespace advcl;
+using advcl::testing::max_abs_diff;
 using data::testing::TempDir;
 
 namespace {
@@ -56,14 +58,6 @@ int run_export(std::vector<std::string> args) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   return cli::cmd_export(static_cast<int>(argv.size()), argv.data());
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) m = std::max(m, std::abs(double(x[i]) - y[i]));
-  return m;
 }
 
 class Export : public ::testing::Test {

@@ -13,20 +13,14 @@
 #include "engine/kernels/batch_norm.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_compare.h"
 
 using namespace advcl;
 using advcl::testing::expect_gradients_match;
+using advcl::testing::max_abs_diff;
 using advcl::testing::random_tensor;
 
 namespace {
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  std::vector<double> x = a.to(DType::Float64).to_vector<double>(), y = b.to(DType::Float64).to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
 
 ops::BatchNormParams random_set(int64_t C, uint32_t seed, DType dt = DType::Float64) {
   return {random_tensor({C}, seed, 0.5, 1.5).to(dt), random_tensor({C}, seed + 1).to(dt),

@@ -15,24 +15,14 @@
 #include "engine/ops.h"
 #include "tests/bf16_test_util.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_compare.h"
 
 using namespace advcl;
 using advcl::testing::expect_gradients_match;
 using advcl::testing::random_tensor;
+using advcl::testing::scaled_diff;
 
 namespace {
-
-// max |a - b| / max(1, max |b|): a relative error at the scale of the values.
-double rel_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  std::vector<double> x = a.to(DType::Float64).to_vector<double>(), y = b.to(DType::Float64).to_vector<double>();
-  double m = 0, scale = 1;
-  for (size_t i = 0; i < x.size(); ++i) {
-    m = std::max(m, std::fabs(x[i] - y[i]));
-    scale = std::max(scale, std::fabs(y[i]));
-  }
-  return m / scale;
-}
 
 struct ConvCase {
   int64_t N, Cin, H, W, Cout, k;
@@ -72,10 +62,10 @@ void expect_conv_layouts_agree(DType dt, double tol) {
     std::vector<Tensor> got =
         grad(y2, c.bias ? std::vector<Tensor>{x2, w2, b2} : std::vector<Tensor>{x2, w2}, ops::to_channels_last(up));
 
-    EXPECT_LE(rel_diff(ops::to_channels_first(y2), y1), tol) << "output";
-    EXPECT_LE(rel_diff(ops::to_channels_first(got[0]), want[0]), tol) << "input gradient";
-    EXPECT_LE(rel_diff(got[1], want[1]), tol) << "weight gradient";
-    if (c.bias) EXPECT_LE(rel_diff(got[2], want[2]), tol) << "bias gradient";
+    EXPECT_LE(scaled_diff(ops::to_channels_first(y2), y1), tol) << "output";
+    EXPECT_LE(scaled_diff(ops::to_channels_first(got[0]), want[0]), tol) << "input gradient";
+    EXPECT_LE(scaled_diff(got[1], want[1]), tol) << "weight gradient";
+    if (c.bias) EXPECT_LE(scaled_diff(got[2], want[2]), tol) << "bias gradient";
   }
 }
 
@@ -173,13 +163,13 @@ TEST(ChannelsLast, BatchNormMatchesNchw) {
         std::vector<Tensor> got = grad(y2, {x2, last.sets[0].weight, last.sets[1].bias}, ops::to_channels_last(up));
 
         const double tol = dt == DType::Float64 ? 1e-13 : 2e-6;
-        EXPECT_LE(rel_diff(ops::to_channels_first(y2), y1), tol) << "output";
-        EXPECT_LE(rel_diff(ops::to_channels_first(got[0]), want[0]), tol) << "input gradient";
-        EXPECT_LE(rel_diff(got[1], want[1]), tol) << "weight gradient";
-        EXPECT_LE(rel_diff(got[2], want[2]), tol) << "bias gradient";
+        EXPECT_LE(scaled_diff(ops::to_channels_first(y2), y1), tol) << "output";
+        EXPECT_LE(scaled_diff(ops::to_channels_first(got[0]), want[0]), tol) << "input gradient";
+        EXPECT_LE(scaled_diff(got[1], want[1]), tol) << "weight gradient";
+        EXPECT_LE(scaled_diff(got[2], want[2]), tol) << "bias gradient";
         for (int s = 0; s < 2; ++s) {
-          EXPECT_LE(rel_diff(last.sets[s].running_mean, first.sets[s].running_mean), tol) << "running mean";
-          EXPECT_LE(rel_diff(last.sets[s].running_var, first.sets[s].running_var), tol) << "running var";
+          EXPECT_LE(scaled_diff(last.sets[s].running_mean, first.sets[s].running_mean), tol) << "running mean";
+          EXPECT_LE(scaled_diff(last.sets[s].running_var, first.sets[s].running_var), tol) << "running var";
         }
       }
 }
@@ -188,8 +178,8 @@ TEST(ChannelsLast, BatchNormStatisticsMatchNchw) {
   Tensor x = random_tensor({4, 5, 6, 7}, 60, -1, 4);
   ops::ChannelStats a = ops::batch_norm_stats(x), b = ops::batch_norm_stats(ops::to_channels_last(x), true);
   EXPECT_EQ(a.count, b.count);
-  EXPECT_LE(rel_diff(b.sum, a.sum), 1e-14);
-  EXPECT_LE(rel_diff(b.sum_sq, a.sum_sq), 1e-14);
+  EXPECT_LE(scaled_diff(b.sum, a.sum), 1e-14);
+  EXPECT_LE(scaled_diff(b.sum_sq, a.sum_sq), 1e-14);
 }
 
 TEST(ChannelsLast, BatchNormGradientsInFloat64MatchFiniteDifferences) {
@@ -204,5 +194,5 @@ TEST(ChannelsLast, BatchNormGradientsInFloat64MatchFiniteDifferences) {
 
 TEST(ChannelsLast, GlobalAveragePoolMatchesNchw) {
   Tensor x = random_tensor({3, 4, 5, 6}, 80);
-  EXPECT_LE(rel_diff(ops::global_avg_pool(ops::to_channels_last(x), true), ops::global_avg_pool(x)), 1e-15);
+  EXPECT_LE(scaled_diff(ops::global_avg_pool(ops::to_channels_last(x), true), ops::global_avg_pool(x)), 1e-15);
 }

@@ -16,6 +16,7 @@
 #include "engine/ops.h"
 #include "nn/resnet.h"
 #include "tests/bf16_test_util.h"
+#include "tests/tensor_compare.h"
 
 using namespace advcl;
 
@@ -30,15 +31,8 @@ nn::ResNetOptions options(nn::ActivationLayout layout) {
   return o;
 }
 
-double rel_diff(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to(DType::Float64).to_vector<double>(), y = b.to(DType::Float64).to_vector<double>();
-  double m = 0, scale = 1e-30;
-  for (size_t i = 0; i < x.size(); ++i) {
-    m = std::max(m, std::fabs(x[i] - y[i]));
-    scale = std::max(scale, std::fabs(y[i]));
-  }
-  return m / scale;
-}
+// Relative to each tensor's own scale (gradients here are far below 1).
+double rel_diff(const Tensor& a, const Tensor& b) { return advcl::testing::scaled_diff(a, b, 1e-30); }
 
 // Features of two views (BN sets 0 and 2), their gradient with respect to the
 // images, and every parameter's gradient, for one layout.
