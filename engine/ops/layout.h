@@ -8,7 +8,7 @@
 // exists: oneDNN's convolutions read and write NHWC directly, so a network
 // that keeps its activations channels-last from one layer to the next skips
 // the reorders to and from the library's layout that every NCHW call pays
-// (docs/precision.md, "Activation layout").
+// (docs/engine.md, section 3).
 #pragma once
 #include "engine/tensor.h"
 
