@@ -26,9 +26,7 @@ int parse_bn_set(const std::string& s, const std::vector<std::string>& names) {
   if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) return std::stoi(s);
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == s) return static_cast<int>(i);
-  std::string known;
-  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
-  fail("--bn-set: the checkpoint has no BN set called '", s, "' (its sets: ", known, ")");
+  fail("--bn-set: the checkpoint has no BN set called '", s, "' (its sets: ", join(names, ", "), ")");
 }
 
 }  // namespace

@@ -12,20 +12,11 @@
 #include "advcl/pretrain/contrastive_model.h"
 #include "advcl/pretrain/method.h"
 #include "advcl/pretrain/pseudo_labels.h"
+#include "advcl/run/model_io.h"
 #include "advcl/step/data_parallel.h"
 #include "advcl/step/step_context.h"
 
 namespace advcl::cli {
-
-namespace {
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string s;
-  for (const std::string& n : names) s += (s.empty() ? "" : ",") + n;
-  return s;
-}
-
-}  // namespace
 
 int cmd_pretrain(int argc, char** argv) {
   CLI::App app{"Adversarial contrastive pretraining: AdvCL (the default) or ACL", "advcl pretrain"};
@@ -36,7 +27,7 @@ int cmd_pretrain(int argc, char** argv) {
   double epsilon = 8, step_size = 2;
   bool no_hfc = false, no_pseudo_labels = false;
   method::PretrainSettings settings;
-  app.add_option("--method", method_name, "pretraining method: " + joined(method::method_names()) +
+  app.add_option("--method", method_name, "pretraining method: " + join(method::method_names(), ",") +
                                               " (docs/methods.md)")->capture_default_str();
   app.add_option("--labels,--pseudo-labels", labels_path, "pseudo-labels (AdvCL): from `advcl pseudo-labels`, or the "
                                           "reference's imagenet_clPretrain_pseudo_labels.pkl");
@@ -90,10 +81,10 @@ int cmd_pretrain(int argc, char** argv) {
   vo.size = o.common.data.size;
   build_run(r, app, o, mo, m.views(vo));
   r.loop.metadata["pretrain.method"] = m.name;
-  r.loop.metadata["model.bn_set_names"] = joined(m.bn_sets);
+  r.loop.metadata["model.bn_set_names"] = bn_set_names_entry(m.bn_sets);
   if (dist::world().is_root())
     std::fprintf(stderr, "pretrain: %s; BN sets %s; attack eps %.0f/255, step %.0f/255, %d iterations\n",
-                 m.summary.c_str(), joined(m.bn_sets).c_str(), epsilon, step_size, settings.iterations);
+                 m.summary.c_str(), join(m.bn_sets, ",").c_str(), epsilon, step_size, settings.iterations);
 
   // Data parallelism for the whole run (advcl/step/step_context.h): N ranks
   // compute what one process computes on the whole batch

@@ -45,9 +45,9 @@ const PretrainMethod& find_method(const std::string& name) {
   std::lock_guard<std::mutex> lock(r.mutex);
   for (const PretrainMethod& m : r.methods)
     if (m.name == name) return m;
-  std::string known;
-  for (const PretrainMethod& m : r.methods) known += (known.empty() ? "" : ", ") + m.name;
-  fail("--method: '", name, "' is not a pretraining method (known: ", known, ")");
+  std::vector<std::string> known;
+  for (const PretrainMethod& m : r.methods) known.push_back(m.name);
+  fail("--method: '", name, "' is not a pretraining method (known: ", join(known, ", "), ")");
 }
 
 std::vector<std::string> method_names() {

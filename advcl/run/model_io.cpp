@@ -84,6 +84,12 @@ std::vector<std::string> bn_set_names_from(const std::string& checkpoint) {
   return names;
 }
 
+std::string bn_set_names_entry(const std::vector<std::string>& names) {
+  for (const std::string& n : names)
+    if (n.empty() || n.find(',') != std::string::npos) fail("BN set name '", n, "' must be non-empty and without ','");
+  return join(names, ",");
+}
+
 std::unique_ptr<nn::ResNet18> load_encoder(const std::string& checkpoint, int bn_set,
                                            std::shared_ptr<const nn::BatchNormSync> bn_sync) {
   nn::ResNetOptions file_opts = model_options_from(checkpoint);

@@ -27,6 +27,8 @@ nn::ResNetOptions model_options_from(const std::string& checkpoint);
 // without them (written before that key, or the reference's), AdvCL's
 // normal, pgd, pgd_ce when it has three sets, else "0", "1", ...
 std::vector<std::string> bn_set_names_from(const std::string& checkpoint);
+// The value of metadata model.bn_set_names that bn_set_names_from reads back.
+std::string bn_set_names_entry(const std::vector<std::string>& names);
 // The set finetuning and export take from a multi-set file unless told:
 // set 1, `pgd` in AdvCL and ACL (the reference finetunes it).
 constexpr int kDefaultFinetuneBnSet = 1;

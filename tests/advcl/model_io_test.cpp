@@ -81,3 +81,9 @@ TEST(ModelMetadata, CheckpointsWithTheEarlierEntriesLoad) {
   std::unique_ptr<method::FinetuneModel> fine_back = method::load_finetuned(t / "fine.safetensors");
   EXPECT_TRUE(nn_test::same_state(*fine_back, fine));
 }
+
+TEST(ModelMetadata, BnSetNamesEntryIsWhatTheReaderSplits) {
+  EXPECT_EQ(cli::bn_set_names_entry({"normal", "pgd", "pgd_ce"}), "normal,pgd,pgd_ce");
+  EXPECT_THROW(cli::bn_set_names_entry({"normal", "a,b"}), Error);
+  EXPECT_THROW(cli::bn_set_names_entry({""}), Error);
+}
