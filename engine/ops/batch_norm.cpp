@@ -88,6 +88,45 @@ Tensor on_device_doubles(const Tensor& t, Device dev) {
   return d.device() == dev ? d : d.to(dev);
 }
 
+// Channels-last chunk sums: one task per (unit, chunk) walks its rows once,
+// all channels side by side (they are contiguous; a channel-at-a-time loop
+// would stride through memory C values apart). ref(u, c) is the value a
+// channel's terms are taken around (shift or mean), add(i, ref, a, b) adds
+// element i to the channel's two sums, which land in pa / pb at
+// [(unit * C + channel) * chunks + chunk], as the channel-at-a-time loop puts them.
+template <class Ref, class Add>
+void channels_last_chunk_sums(const BNLayout& L, double* pa, double* pb, Ref&& ref, Add&& add) {
+  const int64_t K = L.chunks(), C = L.C;
+  parallel_for(L.units() * K, [&](int64_t task) {
+    int64_t u = task / K, k = task % K, r0, r1;
+    L.chunk_range(u, k, r0, r1);
+    std::vector<double> m(static_cast<size_t>(C)), a(m.size()), b(m.size());
+    for (int64_t c = 0; c < C; ++c) m[c] = ref(u, c);
+    for (int64_t at = L.index(r0, 0, 0); at < L.index(r1, 0, 0); at += C)
+      for (int64_t c = 0; c < C; ++c) add(at + c, m[c], a[c], b[c]);
+    for (int64_t c = 0; c < C; ++c) {
+      pa[(u * C + c) * K + k] = a[c];
+      pb[(u * C + c) * K + k] = b[c];
+    }
+  }, 1);
+}
+
+// Calls f(i, at) for every element i of x with its (unit, channel) entry at.
+// A task takes a run of values whose entries follow from its start: one
+// (image, channel) plane (one entry), or in channels-last one position's C
+// contiguous channels (consecutive entries).
+template <class F>
+void for_each_element(const BNLayout& L, F&& f) {
+  const int64_t runs = L.N * (L.channels_last ? L.S : L.C), run = L.channels_last ? L.C : L.S;
+  parallel_for(runs, [&](int64_t j) {
+    const int64_t first = j * run, at0 = L.unit_channel(first);
+    if (L.channels_last)
+      for (int64_t c = 0; c < run; ++c) f(first + c, at0 + c);
+    else
+      for (int64_t i = first; i < first + run; ++i) f(i, at0);
+  }, L.channels_last ? 64 : 16);
+}
+
 // Per-(unit, channel) shifted chunk sums combined into plain sums.
 ChannelStats unit_stats(const Tensor& x, const BNLayout& L) {
   int64_t UC = L.units() * L.C, K = L.chunks();
@@ -103,21 +142,9 @@ ChannelStats unit_stats(const Tensor& x, const BNLayout& L) {
     if (cuda) {
       ADVCL_CUDA_ONLY(cuda_ops::bn_stats(xp, L, ps, pq, sp, qp));
     } else if (L.channels_last) {
-      // One task per (unit, chunk) walks its rows once, all channels side
-      // by side (they are contiguous): the channel-at-a-time loop below
-      // would stride through memory C values apart.
-      parallel_for(L.units() * K, [&](int64_t i) {
-        int64_t u = i / K, k = i % K, r0, r1;
-        L.chunk_range(u, k, r0, r1);
-        std::vector<double> shift(static_cast<size_t>(L.C)), s(shift.size()), q(shift.size());
-        for (int64_t c = 0; c < L.C; ++c) shift[c] = static_cast<double>(kernels::bn_shift(xp, L, u, c));
-        for (const T* p = xp + L.index(r0, 0, 0); p < xp + L.index(r1, 0, 0); p += L.C)
-          for (int64_t c = 0; c < L.C; ++c) kernels::bn_accumulate<double>(p[c], shift[c], s[c], q[c]);
-        for (int64_t c = 0; c < L.C; ++c) {
-          ps[(u * L.C + c) * K + k] = s[c];
-          pq[(u * L.C + c) * K + k] = q[c];
-        }
-      }, 1);
+      channels_last_chunk_sums(
+          L, ps, pq, [&](int64_t u, int64_t c) { return static_cast<double>(kernels::bn_shift(xp, L, u, c)); },
+          [&](int64_t i, double shift, double& s, double& q) { kernels::bn_accumulate<double>(xp[i], shift, s, q); });
     } else {
       parallel_for(UC * K, [&](int64_t i) {
         int64_t uc = i / K, u = uc / L.C, c = uc % L.C;
@@ -169,19 +196,11 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
     } else {
       std::vector<double> pg(static_cast<size_t>(UC * K)), pgx(pg.size());
       if (L.channels_last) {
-        // As unit_stats: one task per (unit, chunk), all channels side by side.
-        parallel_for(L.units() * K, [&](int64_t i) {
-          int64_t u = i / K, k = i % K, r0, r1;
-          L.chunk_range(u, k, r0, r1);
-          std::vector<double> a(static_cast<size_t>(C)), b(a.size());
-          const double* m = mean + u * C;
-          for (int64_t at = L.index(r0, 0, 0); at < L.index(r1, 0, 0); at += C)
-            for (int64_t c = 0; c < C; ++c) kernels::bn_accumulate_backward<double>(gp[at + c], xp[at + c], m[c], a[c], b[c]);
-          for (int64_t c = 0; c < C; ++c) {
-            pg[(u * C + c) * K + k] = a[c];
-            pgx[(u * C + c) * K + k] = b[c];
-          }
-        }, 1);
+        channels_last_chunk_sums(
+            L, pg.data(), pgx.data(), [&](int64_t u, int64_t c) { return mean[u * C + c]; },
+            [&](int64_t i, double m, double& a, double& b) {
+              kernels::bn_accumulate_backward<double>(gp[i], xp[i], m, a, b);
+            });
       } else {
         parallel_for(UC * K, [&](int64_t i) {
           int64_t uc = i / K;
@@ -217,25 +236,12 @@ std::vector<Tensor> backward(const Saved& s, const Tensor& g, const Needs& needs
         ADVCL_CUDA_ONLY(
             cuda_ops::bn_backward_elem(gp, xp, L, mean, invstd, w, sg, sgx, s.training, s.full_count, out));
       } else {
-        // The affine map of each (unit, channel), then one multiply-add
-        // per element: a task takes one (image, channel) plane, or in
-        // channels-last one position's C contiguous values; either way a run
-        // of values whose (unit, channel) entries are known at its start.
+        // The affine map of each (unit, channel), then one multiply-add per element.
         std::vector<kernels::BnGradAffine> k(static_cast<size_t>(UC));
         for (int64_t at = 0; at < UC; ++at)
           k[at] = kernels::bn_backward_affine(mean[at], invstd[at], w[at], sg[at], sgx[at],
                                               L.count(at / C, s.full_count), s.training);
-        const int64_t runs = L.N * (L.channels_last ? L.S : C), run = L.channels_last ? C : L.S;
-        parallel_for(runs, [&](int64_t j) {
-          const int64_t first = j * run, at0 = L.unit_channel(first);
-          if (L.channels_last) {
-            const kernels::BnGradAffine* kc = k.data() + at0;
-            for (int64_t c = 0; c < run; ++c) out[first + c] = kernels::bn_apply_grad(gp[first + c], xp[first + c], kc[c]);
-          } else {
-            const kernels::BnGradAffine kc = k[at0];
-            for (int64_t i = first; i < first + run; ++i) out[i] = kernels::bn_apply_grad(gp[i], xp[i], kc);
-          }
-        }, L.channels_last ? 64 : 16);
+        for_each_element(L, [&](int64_t i, int64_t at) { out[i] = kernels::bn_apply_grad(gp[i], xp[i], k[at]); });
       }
     });
     r[0] = gx;
@@ -304,7 +310,7 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
   }
   DType pt = param_dtype(v.sets);
   Saved s{Tensor(), L, doubles(UC, dev), doubles(UC, dev), doubles(UC, dev), opt.training,
-          static_cast<double>(st.count), reduce_backward_sums, {}, {}, {}, {}, pt};
+          static_cast<double>(st.count), reduce_backward_sums, {}, {}, {}, {}, pt, Tensor()};
   for (size_t i = 0; i < v.view_set.size(); ++i) s.view_sets.set[i] = v.view_set[i];
   Tensor bias = doubles(UC, dev);
   // Mean, invstd, w and b per (unit, channel); training also updates the running statistics in place.
@@ -334,20 +340,11 @@ Tensor run(const Tensor& x, const BatchNormViews& v, BatchNormOptions opt, const
     if (on_cuda("batch_norm", dev)) {
       ADVCL_CUDA_ONLY(cuda_ops::bn_normalize(xp, L, mean, invstd, wp, bp, opt.relu, yp));
     } else {
-      // The affine map of each (unit, channel), then runs of values as in backward().
+      // The affine map of each (unit, channel), then one multiply-add per element.
       std::vector<kernels::BnAffine> k(static_cast<size_t>(UC));
       for (int64_t at = 0; at < UC; ++at) k[at] = kernels::bn_forward_affine(mean[at], invstd[at], wp[at], bp[at]);
-      const int64_t runs = L.N * (L.channels_last ? L.S : L.C), run = L.channels_last ? L.C : L.S;
-      parallel_for(runs, [&](int64_t j) {
-        const int64_t first = j * run, at0 = L.unit_channel(first);
-        if (L.channels_last) {
-          const kernels::BnAffine* kc = k.data() + at0;
-          for (int64_t c = 0; c < run; ++c) yp[first + c] = kernels::bn_apply(xp[first + c], kc[c], opt.relu);
-        } else {
-          const kernels::BnAffine kc = k[at0];
-          for (int64_t i = first; i < first + run; ++i) yp[i] = kernels::bn_apply(xp[i], kc, opt.relu);
-        }
-      }, L.channels_last ? 64 : 16);
+      const bool relu = opt.relu;
+      for_each_element(L, [&](int64_t i, int64_t at) { yp[i] = kernels::bn_apply(xp[i], k[at], relu); });
     }
   });
   std::vector<Tensor> inputs{x};

@@ -163,7 +163,6 @@ Conv2dOptions channels_first(Conv2dOptions opt) {
   opt.channels_last = false;
   return opt;
 }
-Shape nchw_shape(const Shape& s) { return {s[0], s[3], s[1], s[2]}; }
 
 }  // namespace
 
@@ -202,7 +201,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dO
 Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, Conv2dOptions opt) {
   if (opt.channels_last && !conv2d_runs_on_onednn(gy)) {
     NoGradGuard internal;
-    return to_channels_last(conv2d_backward_data(to_channels_first(gy), w, nchw_shape(x_shape), channels_first(opt)));
+    return to_channels_last(conv2d_backward_data(to_channels_first(gy), w, nchw_dims(x_shape, opt), channels_first(opt)));
   }
   counters::bump("conv2d.backward_data");
   ConvGeometry g = geometry(x_shape, w.shape(), opt);

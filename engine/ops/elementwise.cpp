@@ -62,6 +62,23 @@ int64_t trailing_broadcast(const Shape& a, const Shape& b) {
   return inner;
 }
 
+// op's input gradient from its input x, output y and the output gradient g.
+template <class Op>
+Tensor unary_grad(const char* name, const Op& op, const Tensor& x, const Tensor& y, const Tensor& g) {
+  Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  int64_t n = x.numel();
+  visit_float(x.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T *xp = x.data<T>(), *yp = y.data<T>(), *gp = g.data<T>();
+    T* out = gx.data<T>();
+    if (on_cuda(name, x.device()))
+      ADVCL_CUDA_ONLY(cuda_ops::unary_backward(op, xp, yp, gp, out, n));
+    else
+      parallel_for(n, [&](int64_t i) { out[i] = op.bwd(xp[i], yp[i], gp[i]); });
+  });
+  return gx;
+}
+
 template <class Op>
 Tensor unary(const char* name, const Tensor& x, Op op) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -77,18 +94,7 @@ Tensor unary(const char* name, const Tensor& x, Op op) {
   });
   if (needs_graph({x})) {
     record(y, name, {x}, [op, name, xs = x.detach(), ys = y.detach()](const Tensor& g, const Needs&) {
-      Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
-      int64_t n = xs.numel();
-      visit_float(xs.dtype(), name, [&](auto tag) {
-        using T = decltype(tag);
-        const T *xp = xs.data<T>(), *yp = ys.data<T>(), *gp = g.data<T>();
-        T* out = gx.data<T>();
-        if (on_cuda(name, xs.device()))
-          ADVCL_CUDA_ONLY(cuda_ops::unary_backward(op, xp, yp, gp, out, n));
-        else
-          parallel_for(n, [&](int64_t i) { out[i] = op.bwd(xp[i], yp[i], gp[i]); });
-      });
-      return std::vector<Tensor>{gx};
+      return std::vector<Tensor>{unary_grad(name, op, xs, ys, g)};
     });
   }
   return y;
@@ -213,19 +219,9 @@ Tensor rsub(const Tensor& x, double s) { return unary("rsub_scalar", x, kernels:
 Tensor pow(const Tensor& x, double p) { return unary("pow", x, kernels::PowScalar{p}); }
 
 Tensor relu_backward(const Tensor& y, const Tensor& g) {
-  if (y.shape() != g.shape()) fail("relu_backward: output ", shape_str(y.shape()), " and gradient ", shape_str(g.shape()), " differ");
-  Tensor gx = Tensor::empty(y.shape(), y.dtype(), y.device());
-  int64_t n = y.numel();
-  visit_float(y.dtype(), "relu backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T *yp = y.data<T>(), *gp = g.data<T>();
-    T* out = gx.data<T>();
-    if (on_cuda("relu backward", y.device()))
-      ADVCL_CUDA_ONLY(cuda_ops::unary_backward(kernels::Relu{}, yp, yp, gp, out, n));  // Relu's bwd reads y only
-    else
-      parallel_for(n, [&](int64_t i) { out[i] = kernels::Relu{}.bwd(yp[i], yp[i], gp[i]); });
-  });
-  return gx;
+  if (y.shape() != g.shape())
+    fail("relu_backward: output ", shape_str(y.shape()), " and gradient ", shape_str(g.shape()), " differ");
+  return unary_grad("relu backward", kernels::Relu{}, y, y, g);  // Relu's bwd reads only the output
 }
 
 Tensor add_relu(const Tensor& a, const Tensor& b) {
